@@ -1,0 +1,1 @@
+"""Aggregates: one module per aggregate, with its events, invariants and commands."""

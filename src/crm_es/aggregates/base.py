@@ -1,0 +1,48 @@
+"""The common aggregate base: every event carries actor, correlation id and causation id."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import field
+
+from eventsourcing.domain import Aggregate
+
+actor_var: ContextVar[str] = ContextVar("crm_es_actor", default="system")
+correlation_var: ContextVar[str | None] = ContextVar("crm_es_correlation", default=None)
+causation_var: ContextVar[str | None] = ContextVar("crm_es_causation", default=None)
+
+
+@contextlib.contextmanager
+def recording(
+    actor: str, correlation_id: str | None = None, causation_id: str | None = None
+) -> Iterator[None]:
+    """Within this block, new events are stamped with this actor, correlation and causation."""
+    tokens = (
+        actor_var.set(actor),
+        correlation_var.set(correlation_id),
+        causation_var.set(causation_id),
+    )
+    try:
+        yield
+    finally:
+        causation_var.reset(tokens[2])
+        correlation_var.reset(tokens[1])
+        actor_var.reset(tokens[0])
+
+
+class CrmAggregate(Aggregate):
+    """Base of every crm-es aggregate."""
+
+    class Event(Aggregate.Event):
+        actor: str = field(default_factory=actor_var.get, kw_only=True)
+        correlation_id: str | None = field(default_factory=correlation_var.get, kw_only=True)
+        causation_id: str | None = field(default_factory=causation_var.get, kw_only=True)
+
+    class Created(Event, Aggregate.Created):
+        pass
+
+
+METADATA_FIELDS = ("actor", "correlation_id", "causation_id")
+"""Event attributes that describe the recording, not the fact."""

@@ -1,0 +1,379 @@
+"""The crm-es application: commands load aggregates, call them, and save their events atomically.
+
+Every command takes a ``Context`` (who asks, which request, which idempotency key) and returns a
+``Written`` result ``{id, version, position}``. Queries live in the projections' modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import orjson
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent, Transcoder
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import get_topic
+from psycopg import Cursor
+
+from crm_es.aggregates.base import CrmAggregate, recording
+from crm_es.aggregates.customer import Customer
+from crm_es.aggregates.user import User, Username, check_password, check_username
+from crm_es.errors import ConcurrentModification, Conflict, InvalidInput, NotFound, PreconditionFailed
+from crm_es.store import OrjsonTranscoder
+
+log = logging.getLogger("crm_es.app")
+
+A = TypeVar("A", bound=CrmAggregate)
+
+password_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An ``Idempotency-Key`` and a fingerprint of the request it came with."""
+
+    key: str
+    request_hash: str
+
+    @classmethod
+    def of(cls, key: str, method: str, path: str, body: Any) -> Idempotency:
+        canonical = orjson.dumps([method, path, body], option=orjson.OPT_SORT_KEYS)
+        return cls(key, hashlib.sha256(canonical).hexdigest())
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who issues a command, in which request, and under which idempotency key."""
+
+    actor: str
+    correlation_id: str = field(default_factory=lambda: str(uuid4()))
+    causation_id: str | None = None
+    idempotency: Idempotency | None = None
+    user_id: UUID | None = None
+
+    @classmethod
+    def system(cls, name: str) -> Context:
+        return cls(actor=f"process:{name}")
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a command wrote: the record's id, its version, and the position of the last event."""
+
+    id: UUID
+    version: int
+    position: int
+    created: bool = False
+    replayed: bool = False
+
+    def body(self) -> dict[str, Any]:
+        return {"id": str(self.id), "version": self.version, "position": self.position}
+
+
+class CrmRecorder(PostgresApplicationRecorder):
+    """Writes the idempotency record in the same transaction as the events it answers for."""
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        remember: Callable[[int], tuple[str, str, str, bytes]] | None = kwargs.get("remember")
+        if remember is not None and ids:
+            curs.execute(
+                "INSERT INTO crm.idempotency (key, actor, request_hash, response) VALUES (%s, %s, %s, %s)",
+                remember(max(ids)),
+            )
+        return ids
+
+
+class CRM(Application):
+    """The one crm-es application: one event store, one notification log."""
+
+    name = "CRM"
+    snapshotting_intervals = {Customer: 200}  # noqa: RUF012 - the library reads a class attribute
+    env = {  # noqa: RUF012
+        "APPLICATION_RECORDER_TOPIC": get_topic(CrmRecorder),
+        "AGGREGATE_CACHE_MAXSIZE": "5000",
+    }
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    @property
+    def events_table(self) -> str:
+        return self.recorder.events_table_name  # type: ignore[attr-defined]
+
+    def decode(self, notification: Notification) -> Any:
+        return self.mapper.to_domain_event(notification)
+
+    # The command cycle -------------------------------------------------------------------------
+
+    def _get(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {what} with id {aggregate_id}") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"no {what} with id {aggregate_id}")
+        return aggregate
+
+    def _replay(self, ctx: Context) -> Written | None:
+        """The stored answer to a repeated idempotent request, if this is one."""
+        if ctx.idempotency is None:
+            return None
+        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            row = conn.execute(
+                "SELECT request_hash, response FROM crm.idempotency WHERE actor = %s AND key = %s",
+                (ctx.actor, ctx.idempotency.key),
+            ).fetchone()
+        if row is None:
+            return None
+        if row["request_hash"] != ctx.idempotency.request_hash:
+            raise InvalidInput.on(
+                "Idempotency-Key", "was already used with a different request; use a new key"
+            )
+        r = row["response"]
+        return Written(UUID(r["id"]), r["version"], r["position"], created=r["created"], replayed=True)
+
+    def _save(self, ctx: Context, result: Callable[[], tuple[UUID, int, bool]], *aggregates: CrmAggregate) -> Written:
+        result_id, version, created = result()
+        remember = None
+        if ctx.idempotency is not None:
+            idem = ctx.idempotency
+
+            def remember(position: int) -> tuple[str, str, str, bytes]:
+                response = {"id": str(result_id), "version": version, "position": position, "created": created}
+                return (idem.key, ctx.actor, idem.request_hash, orjson.dumps(response))
+
+        recordings = self.save(*aggregates, remember=remember)
+        if recordings:
+            position = max(r.notification.id for r in recordings)
+        else:
+            position = self.recorder.max_notification_id() or 0
+        return Written(result_id, version, position, created=created)
+
+    def _execute(
+        self,
+        ctx: Context,
+        load: Callable[[], list[CrmAggregate]],
+        act: Callable[[list[CrmAggregate]], tuple[UUID, int, bool]],
+        *,
+        expected_version: int | None = None,
+    ) -> Written:
+        """Load, act, save; retry on a concurrent write unless the caller pinned a version.
+        ``act`` may append new aggregates to the list it is given; all are saved together."""
+        replay = self._replay(ctx)
+        if replay is not None:
+            return replay
+        for _attempt in range(5):
+            aggregates = load()
+            if expected_version is not None and aggregates and aggregates[0].version != expected_version:
+                raise PreconditionFailed(
+                    f"the record is at version {aggregates[0].version}, not {expected_version}",
+                    current_version=aggregates[0].version,
+                )
+            with recording(ctx.actor, ctx.correlation_id, ctx.causation_id):
+                outcome = act(aggregates)
+            try:
+                return self._save(ctx, lambda: outcome, *aggregates)
+            except IntegrityError:
+                replay = self._replay(ctx)
+                if replay is not None:
+                    return replay
+                if expected_version is not None:
+                    raise PreconditionFailed("the record was changed by someone else meanwhile") from None
+                log.info("concurrent write on %s; retrying", [a.id for a in aggregates])
+        raise ConcurrentModification("the record is being changed by others; try again")
+
+    # Customers -------------------------------------------------------------------------------
+
+    def register_customer(self, *, ctx: Context, name: str, kind: str, owner_id: UUID | None = None, **profile: Any) -> Written:
+        owner = owner_id or ctx.user_id
+        if owner is None:
+            raise InvalidInput.on("owner_id", "is required when a process registers a customer")
+        self.check_user(owner, "owner_id")
+
+        def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
+            customer = Customer.register(name=name, kind=kind, owner_id=owner, **profile)
+            aggs.append(customer)
+            return customer.id, customer.version, True
+
+        return self._execute(ctx, list, act)
+
+    def update_customer(self, *, ctx: Context, customer_id: UUID, expected_version: int | None = None, **changes: Any) -> Written:
+        def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
+            customer = aggs[0]
+            assert isinstance(customer, Customer)
+            customer.update_profile(**changes)
+            return customer.id, customer.version, False
+
+        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version)
+
+    def reassign_customer(
+        self, *, ctx: Context, customer_id: UUID, owner_id: UUID, reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> Written:  # fmt: skip
+        self.check_user(owner_id, "owner_id")
+
+        def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
+            customer = aggs[0]
+            assert isinstance(customer, Customer)
+            customer.reassign(owner_id=owner_id, reason=reason)
+            return customer.id, customer.version, False
+
+        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version)
+
+    def add_contact(self, *, ctx: Context, customer_id: UUID, expected_version: int | None = None, **fields: Any) -> Written:
+        contact_id = uuid4()
+
+        def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
+            customer = aggs[0]
+            assert isinstance(customer, Customer)
+            customer.add_contact(contact_id=contact_id, **fields)
+            return contact_id, customer.version, True
+
+        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version)
+
+    def update_contact(
+        self, *, ctx: Context, customer_id: UUID, contact_id: UUID, expected_version: int | None = None,
+        **changes: Any,
+    ) -> Written:  # fmt: skip
+        def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
+            customer = aggs[0]
+            assert isinstance(customer, Customer)
+            customer.update_contact(contact_id, **changes)
+            return contact_id, customer.version, False
+
+        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version)
+
+    def log_activity(
+        self, *, ctx: Context, customer_id: UUID, opportunity_id: UUID | None = None,
+        expected_version: int | None = None, **fields: Any,
+    ) -> Written:  # fmt: skip
+        if opportunity_id is not None:
+            self._check_exists(opportunity_id, "opportunity_id", "crm_es.aggregates.opportunity:Opportunity")
+        activity_id = uuid4()
+
+        def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
+            customer = aggs[0]
+            assert isinstance(customer, Customer)
+            customer.log_activity(activity_id=activity_id, opportunity_id=opportunity_id, **fields)
+            return activity_id, customer.version, True
+
+        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version)
+
+    def customer(self, customer_id: UUID) -> Customer:
+        return self._get(Customer, customer_id, "customer")
+
+    def customer_as_of(self, customer_id: UUID, at: datetime) -> Customer:
+        """The customer as it was at ``at``: its events up to that moment, replayed."""
+        aggregate: Customer | None = None
+        for domain_event in self.events.get(customer_id):
+            if domain_event.timestamp > at:
+                break
+            aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
+        if aggregate is None or not isinstance(aggregate, Customer):
+            raise NotFound(f"customer {customer_id} did not exist at {at.isoformat()}")
+        return aggregate
+
+    def _check_exists(self, aggregate_id: UUID, field_name: str, topic_prefix: str) -> None:
+        first = list(self.recorder.select_events(aggregate_id, limit=1))
+        if not first or not first[0].topic.startswith(topic_prefix):
+            raise InvalidInput.on(field_name, f"no such record: {aggregate_id}")
+
+    # History ---------------------------------------------------------------------------------
+
+    def history(self, aggregate_ids: Sequence[UUID]) -> Iterator[tuple[Notification, Any]]:
+        """Every event of these aggregates in global order, with its notification."""
+        statement = (
+            f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{self.events_table}" '
+            "WHERE originator_id = ANY(%s) ORDER BY notification_id"
+        )
+        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            with conn.cursor() as cur:
+                for row in cur.stream(statement, (list(aggregate_ids),)):
+                    notification = Notification(
+                        id=row["notification_id"],
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                    yield notification, self.decode(notification)
+
+    # Users -----------------------------------------------------------------------------------
+
+    def register_user(
+        self, *, ctx: Context, username: str, password: str, display_name: str | None = None,
+        roles: Sequence[str] = (),
+    ) -> Written:  # fmt: skip
+        username = check_username(username)
+        password_hash = password_hasher.hash(check_password(password))
+        with recording(ctx.actor, ctx.correlation_id, ctx.causation_id):
+            user = User(
+                username=username,
+                display_name=(display_name or username).strip() or username,
+                password_hash=password_hash,
+                roles=tuple(roles),
+            )
+            claim = Username(username, user.id)
+        try:
+            return self._save(ctx, lambda: (user.id, user.version, True), user, claim)
+        except IntegrityError:
+            raise Conflict(f"the username {username!r} is taken") from None
+
+    def user_by_username(self, username: str) -> User | None:
+        try:
+            claim = self.repository.get(Username.create_id(username))
+        except AggregateNotFoundError:
+            return None
+        return self._get(User, claim.user_id, "user")
+
+    def user(self, user_id: UUID) -> User:
+        return self._get(User, user_id, "user")
+
+    def check_user(self, user_id: UUID, field_name: str) -> User:
+        try:
+            user = self.user(user_id)
+        except NotFound:
+            raise InvalidInput.on(field_name, f"no user with id {user_id}") from None
+        if not user.is_active:
+            raise InvalidInput.on(field_name, f"user {user.username} is {user.status}")
+        return user
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The active user with these credentials, or None. Rehashes outdated hashes."""
+        user = self.user_by_username(username.strip()) if isinstance(username, str) else None
+        if user is None:
+            password_hasher.hash(password)  # spend the same time as a real check
+            return None
+        try:
+            password_hasher.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return user if user.is_active else None
+
+    def ensure_admin(self, *, username: str, password: str) -> tuple[User, str]:
+        """Create the administrator, or reset its password if it differs (idempotent)."""
+        ctx = Context.system("create-admin")
+        existing = self.user_by_username(username)
+        if existing is None:
+            written = self.register_user(ctx=ctx, username=username, password=password, display_name="Administrator", roles=("admin",))
+            return self.user(written.id), "created"
+        try:
+            password_hasher.verify(existing.password_hash, password)
+            return existing, "unchanged"
+        except (VerificationError, InvalidHashError):
+            with recording(ctx.actor, ctx.correlation_id):
+                existing.reset_password(password_hasher.hash(check_password(password)))
+            self.save(existing)
+            return existing, "password reset"
+

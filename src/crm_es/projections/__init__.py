@@ -1,0 +1,11 @@
+"""Projections: one module per read model (tables, event handlers, queries), and the runner."""
+
+from __future__ import annotations
+
+from crm_es.projections.base import Projection
+
+
+def all_projections() -> list[Projection]:
+    from crm_es.projections.customers import CustomersProjection
+
+    return [CustomersProjection()]

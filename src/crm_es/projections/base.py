@@ -1,0 +1,70 @@
+"""What a projection is: a name, its tables, one handler per event type, its queries.
+
+A projection's tables live in their own PostgreSQL schema, ``read_<name>``, together with a
+one-row ``_tracking`` table holding the position of the last event applied. Rows and position
+are written in one transaction, so every event is applied exactly once. A rebuild fills
+``read_<name>__next`` from position 0 and swaps the two schemas in one transaction.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache, singledispatchmethod
+from typing import Any, ClassVar
+
+from eventsourcing.utils import get_topic
+from psycopg import Cursor, sql
+
+
+def live_schema(name: str) -> str:
+    return f"read_{name}"
+
+
+def next_schema(name: str) -> str:
+    return f"read_{name}__next"
+
+
+@lru_cache(maxsize=4096)
+def q(schema: str, statement: str) -> bytes:
+    """``statement`` with ``{s}`` replaced by the quoted schema name (schema names are ours)."""
+    return statement.replace("{s}", '"' + schema + '"').encode()
+
+
+TRACKING_DDL = """
+CREATE TABLE {s}._tracking (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    position bigint NOT NULL,
+    version integer NOT NULL,
+    built_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+class Projection:
+    """Base of every projection module's class."""
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    """Bump when tables or handlers change; a start then rebuilds the projection."""
+    ddl: ClassVar[str]
+    """Table definitions with ``{s}`` where the schema name goes."""
+    topics: ClassVar[tuple[str, ...]] = ()
+    """Topics of the event classes handled; others are skipped without decoding."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dispatcher = cls.__dict__.get("apply")
+        if isinstance(dispatcher, singledispatchmethod):
+            cls.topics = tuple(
+                get_topic(t) for t in dispatcher.dispatcher.registry if t is not object
+            )
+
+    def create_tables(self, cur: Cursor[Any], schema: str) -> None:
+        cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        cur.execute(q(schema, self.ddl))
+        cur.execute(q(schema, TRACKING_DDL))
+        cur.execute(q(schema, "INSERT INTO {s}._tracking (position, version) VALUES (0, %s)"), (self.version,))
+
+    @singledispatchmethod
+    def apply(self, event: Any, cur: Cursor[Any], schema: str, position: int) -> None:
+        """Apply one event to the tables in ``schema``. Unknown events are ignored."""
+

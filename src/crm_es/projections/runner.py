@@ -1,0 +1,379 @@
+"""Runs projections: follows the notification log, applies events in batches, rebuilds, reports.
+
+- Each batch is one transaction: the rows it writes and the new tracking position commit
+  together (exactly once). A transaction-scoped advisory lock per projection serialises
+  batches of every process (several ``serve`` replicas, a rebuild's final swap), and the
+  position is read after taking it, so no event is ever applied twice.
+- New events wake the runners through PostgreSQL LISTEN/NOTIFY (the channel the event store
+  notifies on every write); there is no polling loop.
+- A handler that raises stops its projection: the batch rolls back, the status records the
+  event and the message, and the runner waits for a rebuild. Nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import Notification
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from crm_es.errors import Conflict, NotFound, ReadModelBehind
+from crm_es.projections.base import Projection, live_schema, next_schema, q
+from crm_es.store import Database
+
+log = logging.getLogger("crm_es.projections")
+
+Progress = Callable[[int, int], None]
+
+
+class ProjectionFailed(Exception):
+    """A handler raised on an event; the projection stops there."""
+
+    def __init__(self, name: str, notification: Notification, error: BaseException):
+        self.name = name
+        self.position = notification.id
+        self.detail = (
+            f"event {notification.id} ({notification.topic}, aggregate "
+            f"{notification.originator_id} v{notification.originator_version}): "
+            f"{type(error).__name__}: {error}"
+        )
+        super().__init__(f"projection {name} stopped at {self.detail}")
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+    lag: int
+    status: str
+    error: str | None
+    error_position: int | None
+
+
+class ReadSide:
+    """The projections of one process: schemas, live runners, rebuilds, status and waits."""
+
+    def __init__(
+        self,
+        database: Database,
+        decode: Callable[[Notification], Any],
+        events_table: str,
+        projections: Iterable[Projection],
+        *,
+        batch_size: int = 500,
+    ):
+        self.database = database
+        self.decode = decode
+        self.events_table = events_table
+        self.projections = {p.name: p for p in projections}
+        self.batch_size = batch_size
+        self._stopping = threading.Event()
+        self._wakes = {name: threading.Event() for name in self.projections}
+        self._threads: dict[str, threading.Thread] = {}
+        self._local_status: dict[str, str] = {}
+        self._advanced = threading.Condition()
+        self._sql_head = sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
+            sql.Identifier(events_table)
+        )
+        self._sql_batch = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+            "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(sql.Identifier(events_table))
+
+    # Schemas ---------------------------------------------------------------------------------
+
+    def ensure_schemas(self, progress: Callable[[str], Progress | None] | None = None) -> None:
+        """Create missing read-model schemas; rebuild those whose version changed."""
+        with self.database.connect(autocommit=True) as conn:
+            for name, projection in self.projections.items():
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm-es:apply:{name}",))
+                    version = self._schema_version(conn, live_schema(name))
+                    if version is None:
+                        projection.create_tables(conn.cursor(), live_schema(name))
+                        continue
+                if version != projection.version:
+                    log.info("projection %s is at version %s, code is at %s: rebuilding", name, version, projection.version)
+                    self.rebuild(name, progress(name) if progress else None)
+
+    @staticmethod
+    def _schema_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
+        row = conn.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
+        ).fetchone()
+        if row is None:
+            return None
+        return conn.execute(q(schema, "SELECT version FROM {s}._tracking")).fetchone()[0]
+
+    # Batches ---------------------------------------------------------------------------------
+
+    def head(self, conn: psycopg.Connection[Any]) -> int:
+        return conn.cursor(row_factory=tuple_row).execute(self._sql_head).fetchone()[0]
+
+    def _apply_batch(
+        self, conn: psycopg.Connection[Any], projection: Projection, schema: str, *, lock: bool
+    ) -> tuple[int, int]:
+        """Apply the next batch to ``schema`` in one transaction. Returns (position, head)."""
+        with conn.transaction():
+            cur = conn.cursor()
+            if lock:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm-es:apply:{projection.name}",))
+            position = cur.execute(q(schema, "SELECT position FROM {s}._tracking")).fetchone()[0]
+            head = cur.execute(self._sql_head).fetchone()[0]
+            if head <= position:
+                return position, head
+            rows = cur.execute(
+                self._sql_batch, (position, head, list(projection.topics), self.batch_size)
+            ).fetchall()
+            for notification_id, originator_id, originator_version, topic, state in rows:
+                notification = Notification(
+                    id=notification_id,
+                    originator_id=originator_id,
+                    originator_version=originator_version,
+                    topic=topic,
+                    state=bytes(state),
+                )
+                try:
+                    projection.apply(self.decode(notification), cur, schema, notification_id)
+                except Exception as error:
+                    raise ProjectionFailed(projection.name, notification, error) from error
+            # A short batch read everything up to head (events of other topics included).
+            new_position = head if len(rows) < self.batch_size else rows[-1][0]
+            cur.execute(q(schema, "UPDATE {s}._tracking SET position = %s"), (new_position,))
+            self._before_commit(projection.name)
+        return new_position, head
+
+    def _before_commit(self, name: str) -> None:
+        """Seam for crash tests: runs after a batch is applied, before it commits."""
+
+    def catch_up(self, name: str, conn: psycopg.Connection[Any] | None = None) -> int:
+        """Apply every pending event to the live schema now (CLI, tests). Returns the position."""
+        projection = self.projections[name]
+        with self._connection(conn) as c:
+            while True:
+                position, head = self._apply_batch(c, projection, live_schema(name), lock=True)
+                self._notify_advanced()
+                if position >= head:
+                    return position
+
+    def _connection(self, conn: psycopg.Connection[Any] | None) -> Any:
+        if conn is not None:
+            return _Borrowed(conn)
+        return self.database.connect(autocommit=True, prepare_threshold=None)
+
+    # Live runners ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping.clear()
+        listener = threading.Thread(target=self._listen, name="crm-es-listen", daemon=True)
+        listener.start()
+        self._threads["_listen"] = listener
+        for name in self.projections:
+            self._start_runner(name)
+
+    def _start_runner(self, name: str) -> None:
+        thread = threading.Thread(target=self._run, args=(name,), name=f"crm-es-{name}", daemon=True)
+        self._threads[name] = thread
+        self._wakes[name].set()
+        thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for wake in self._wakes.values():
+            wake.set()
+        for thread in self._threads.values():
+            thread.join(timeout=10)
+        self._threads.clear()
+        for name, status in list(self._local_status.items()):
+            if status == "running":
+                self._set_status(name, "stopped")
+
+    def _listen(self) -> None:
+        channel = self.events_table.replace(".", "_")
+        while not self._stopping.is_set():
+            try:
+                with self.database.connect(autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    self._wake_all()  # events may have arrived while we were not listening
+                    while not self._stopping.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake_all()
+            except psycopg.Error as error:
+                if self._stopping.is_set():
+                    return
+                log.warning("listen connection lost (%s); reconnecting", error)
+                self._stopping.wait(1.0)
+
+    def _wake_all(self) -> None:
+        for wake in self._wakes.values():
+            wake.set()
+
+    def _run(self, name: str) -> None:
+        projection = self.projections[name]
+        wake = self._wakes[name]
+        self._set_status(name, "running")
+        while not self._stopping.is_set():
+            try:
+                with self.database.connect(autocommit=True, prepare_threshold=None) as conn:
+                    while not self._stopping.is_set():
+                        wake.clear()
+                        while True:
+                            position, head = self._apply_batch(conn, projection, live_schema(name), lock=True)
+                            self._notify_advanced()
+                            if position >= head or self._stopping.is_set():
+                                break
+                        wake.wait(timeout=30.0)
+            except ProjectionFailed as failure:
+                log.error("%s", failure)
+                self._set_status(name, "error", failure.detail, failure.position)
+                return
+            except psycopg.Error as error:
+                if self._stopping.is_set():
+                    return
+                log.warning("projection %s lost its connection (%s); retrying", name, error)
+                self._stopping.wait(1.0)
+
+    def _notify_advanced(self) -> None:
+        with self._advanced:
+            self._advanced.notify_all()
+
+    # Status ----------------------------------------------------------------------------------
+
+    def _set_status(
+        self, name: str, status: str, error: str | None = None, error_position: int | None = None
+    ) -> None:
+        self._local_status[name] = status
+        try:
+            with self.database.connect(autocommit=True) as conn:
+                conn.execute(
+                    "INSERT INTO crm.projection_status (name, status, error, error_position, updated_at) "
+                    "VALUES (%s, %s, %s, %s, now()) ON CONFLICT (name) DO UPDATE SET status = excluded.status, "
+                    "error = excluded.error, error_position = excluded.error_position, updated_at = now()",
+                    (name, status, error, error_position),
+                )
+        except psycopg.Error as failure:  # status is advisory; never let it stop a runner
+            log.warning("could not record status of %s: %s", name, failure)
+
+    def statuses(self, conn: psycopg.Connection[Any] | None = None) -> list[ProjectionStatus]:
+        with self._connection(conn) as c:
+            head = self.head(c)
+            stored = {
+                row[0]: row[1:]
+                for row in c.cursor(row_factory=tuple_row).execute(
+                    "SELECT name, status, error, error_position FROM crm.projection_status"
+                )
+            }
+            result = []
+            for name in self.projections:
+                position = self.position(name, c)
+                status, error, error_position = stored.get(name, ("idle", None, None))
+                if name in self._local_status:
+                    status = self._local_status[name]
+                result.append(
+                    ProjectionStatus(name, position, head, max(head - position, 0), status,
+                                     error if status == "error" else None,
+                                     error_position if status == "error" else None)
+                )  # fmt: skip
+            return result
+
+    def status(self, name: str) -> ProjectionStatus:
+        for status in self.statuses():
+            if status.name == name:
+                return status
+        raise NotFound(f"no projection named {name!r}")
+
+    def position(self, name: str, conn: psycopg.Connection[Any]) -> int:
+        try:
+            cur = conn.cursor(row_factory=tuple_row)
+            return cur.execute(q(live_schema(name), "SELECT position FROM {s}._tracking")).fetchone()[0]
+        except psycopg.errors.UndefinedTable:
+            return 0
+
+    def wait_for(self, name: str, position: int, conn: psycopg.Connection[Any], timeout: float) -> int:
+        """Wait until projection ``name`` has applied ``position``; return the position it is at."""
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.position(name, conn)
+            if current >= position:
+                return current
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ReadModelBehind(
+                    f"the {name} read model is at position {current}, not yet at {position}; retry shortly",
+                    retry_after=1,
+                )
+            with self._advanced:
+                self._advanced.wait(min(remaining, 0.05))
+
+    # Rebuild ---------------------------------------------------------------------------------
+
+    def rebuild(self, name: str, progress: Progress | None = None) -> int:
+        """Rebuild ``name`` from position 0 into fresh tables while the live ones keep serving,
+        then swap them in one transaction. Returns the position reached."""
+        if name not in self.projections:
+            raise NotFound(f"no projection named {name!r}")
+        projection = self.projections[name]
+        live, fresh = live_schema(name), next_schema(name)
+        with self.database.connect(autocommit=True, prepare_threshold=None) as conn:
+            if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"crm-es:rebuild:{name}",)).fetchone()[0]:
+                raise Conflict(f"a rebuild of {name} is already running")
+            try:
+                self._set_status(name, "rebuilding")
+                with conn.transaction():
+                    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(fresh)))
+                    projection.create_tables(conn.cursor(), fresh)
+                while True:
+                    position, head = self._apply_batch(conn, projection, fresh, lock=False)
+                    if progress:
+                        progress(position, head)
+                    if position >= head:
+                        break
+                with conn.transaction():
+                    # Hold off the live runners, apply what arrived meanwhile, swap.
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm-es:apply:{name}",))
+                    while True:
+                        position, head = self._apply_batch(conn, projection, fresh, lock=False)
+                        if position >= head:
+                            break
+                    old = f"{live}__old"
+                    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(old)))
+                    if self._schema_version(conn, live) is not None:
+                        conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(live), sql.Identifier(old)))
+                    conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(fresh), sql.Identifier(live)))
+                    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(old)))
+                if progress:
+                    progress(position, head)
+            except ProjectionFailed as failure:
+                self._set_status(name, "error", failure.detail, failure.position)
+                raise
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"crm-es:rebuild:{name}",))
+        self._notify_advanced()
+        thread = self._threads.get(name)
+        if thread is not None and not thread.is_alive() and not self._stopping.is_set():
+            self._start_runner(name)  # it had stopped on an error; the rebuild cleared it
+        else:
+            self._set_status(name, "running" if thread is not None else "idle")
+        return position
+
+
+class _Borrowed:
+    """A caller's connection used as a context manager without closing it."""
+
+    def __init__(self, conn: psycopg.Connection[Any]):
+        self.conn = conn
+
+    def __enter__(self) -> psycopg.Connection[Any]:
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        return None

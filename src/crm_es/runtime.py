@@ -1,0 +1,76 @@
+"""One running crm-es: settings, database, application, read side. Used by the API and the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from crm_es.app import CRM
+from crm_es.projections import all_projections
+from crm_es.projections.runner import Progress, ReadSide
+from crm_es.settings import Settings
+from crm_es.store import Database, bootstrap, open_database
+
+log = logging.getLogger("crm_es")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    app: CRM
+    read_side: ReadSide
+    secret_key: str
+
+    def close(self) -> None:
+        self.read_side.stop()
+        self.app.close()
+
+
+def connect(settings: Settings, database: Database, *, progress: Progress | None = None) -> Runtime:
+    """Build the application and read side on an open database (tables created if missing)."""
+    bootstrap(database)
+    app = CRM(env=database.eventsourcing_env(settings))
+    read_side = ReadSide(
+        database,
+        decode=app.decode,
+        events_table=app.events_table,
+        projections=all_projections(),
+        batch_size=settings.projection_batch_size,
+    )
+    read_side.ensure_schemas((lambda name: progress) if progress else None)
+    return Runtime(settings, database, app, read_side, _secret_key(settings, database))
+
+
+@contextlib.contextmanager
+def running(settings: Settings, *, start_projections: bool | None = None) -> Iterator[Runtime]:
+    """Open the database, build the runtime, run the projections (if asked), close it all."""
+    with open_database(settings) as database:
+        runtime = connect(settings, database)
+        try:
+            if settings.admin_username and settings.admin_password:
+                _, outcome = runtime.app.ensure_admin(
+                    username=settings.admin_username, password=settings.admin_password
+                )
+                log.info("administrator %s: %s", settings.admin_username, outcome)
+            if settings.run_projections if start_projections is None else start_projections:
+                runtime.read_side.start()
+            yield runtime
+        finally:
+            runtime.close()
+
+
+def _secret_key(settings: Settings, database: Database) -> str:
+    """The token-signing key: from the settings, or generated once and kept in the database so
+    that every API process of one installation shares it."""
+    if settings.secret_key:
+        return settings.secret_key
+    with database.connect(autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO crm.secrets (name, value) VALUES ('token_key', %s) ON CONFLICT (name) DO NOTHING",
+            (secrets.token_urlsafe(48),),
+        )
+        return conn.execute("SELECT value FROM crm.secrets WHERE name = 'token_key'").fetchone()[0]
