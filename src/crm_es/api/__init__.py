@@ -1,0 +1,78 @@
+"""The HTTP API: ``create_app()`` builds the FastAPI application."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from crm_es.api import errors
+from crm_es.api.deps import get_principal
+from crm_es.api.middleware import RequestContext
+from crm_es.api.routes import admin, auth, customers, health
+from crm_es.runtime import Runtime, running
+from crm_es.settings import Settings
+
+DESCRIPTION = """
+crm-es: an event-sourced CRM backend for small and medium enterprises.
+
+Every change is an event; lists and reports read from projections. Writes answer
+`{id, version, position}`; pass `position` back as `min_position` to read your own write.
+Errors are `application/problem+json` (RFC 9457). Authenticate with `POST /api/v1/auth/login`,
+then send `Authorization: Bearer <token>`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """The API. With ``runtime`` it serves that runtime (tests); otherwise it opens one from
+    ``settings`` at start-up (database, projections) and closes it at shutdown."""
+    settings = runtime.settings if runtime is not None else (settings or Settings.from_env())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stack = contextlib.ExitStack()
+        if runtime is not None:
+            app.state.runtime = runtime
+        else:
+            app.state.runtime = await run_in_threadpool(lambda: stack.enter_context(running(settings)))
+        if settings.bench_endpoints:
+            from crm_es.api.routes import bench
+
+            await run_in_threadpool(bench.ensure_table, app.state.runtime)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(stack.close)
+
+    app = FastAPI(
+        title="crm-es",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "auth", "description": "Login and the current user"},
+            {"name": "customers", "description": "Customers (客户), contacts (联系人), activities (行动记录), history"},
+            {"name": "admin", "description": "Projections: status, rebuild"},
+            {"name": "health", "description": "Liveness and readiness"},
+        ],
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    errors.install(app)
+    app.add_middleware(RequestContext)
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(auth.router)
+    protected = APIRouter(dependencies=[Depends(get_principal)])
+    protected.include_router(customers.router)
+    protected.include_router(admin.router)
+    api.include_router(protected)
+    app.include_router(api)
+    app.include_router(health.router)
+    if settings.bench_endpoints:
+        from crm_es.api.routes import bench
+
+        app.include_router(bench.router)
+    return app

