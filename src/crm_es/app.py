@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -85,13 +89,28 @@ class CrmRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        remember: Callable[[int], tuple[str, str, str, bytes]] | None = kwargs.get("remember")
+        remember: Callable[[int], tuple[str, str, str, str]] | None = kwargs.get("remember")
         if remember is not None and ids:
             curs.execute(
-                "INSERT INTO crm.idempotency (key, actor, request_hash, response) VALUES (%s, %s, %s, %s)",
+                "INSERT INTO crm.idempotency (key, actor, request_hash, response) VALUES (%s, %s, %s, %s::jsonb)",
                 remember(max(ids)),
             )
         return ids
+
+
+class StripedLocks:
+    """A fixed set of locks; an aggregate id picks one. Cheap mutual exclusion per aggregate."""
+
+    def __init__(self, stripes: int = 256):
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    @contextmanager
+    def hold(self, key: UUID | None) -> Iterator[None]:
+        if key is None:
+            yield
+            return
+        with self._locks[key.int % len(self._locks)]:
+            yield
 
 
 class CRM(Application):
@@ -103,6 +122,10 @@ class CRM(Application):
         "APPLICATION_RECORDER_TOPIC": get_topic(CrmRecorder),
         "AGGREGATE_CACHE_MAXSIZE": "5000",
     }
+
+    def __init__(self, env: Any = None) -> None:
+        super().__init__(env)
+        self._locks = StripedLocks()
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
@@ -149,9 +172,9 @@ class CRM(Application):
         if ctx.idempotency is not None:
             idem = ctx.idempotency
 
-            def remember(position: int) -> tuple[str, str, str, bytes]:
+            def remember(position: int) -> tuple[str, str, str, str]:
                 response = {"id": str(result_id), "version": version, "position": position, "created": created}
-                return (idem.key, ctx.actor, idem.request_hash, orjson.dumps(response))
+                return (idem.key, ctx.actor, idem.request_hash, orjson.dumps(response).decode())
 
         recordings = self.save(*aggregates, remember=remember)
         if recordings:
@@ -167,13 +190,28 @@ class CRM(Application):
         act: Callable[[list[CrmAggregate]], tuple[UUID, int, bool]],
         *,
         expected_version: int | None = None,
+        lock: UUID | None = None,
     ) -> Written:
         """Load, act, save; retry on a concurrent write unless the caller pinned a version.
-        ``act`` may append new aggregates to the list it is given; all are saved together."""
+        ``act`` may append new aggregates to the list it is given; all are saved together.
+        Commands on the same aggregate (``lock``) queue up within this process, so they do
+        not spend their retries on each other; writers in other processes are retried."""
         replay = self._replay(ctx)
         if replay is not None:
             return replay
-        for _attempt in range(5):
+        with self._locks.hold(lock):
+            return self._attempt(ctx, load, act, expected_version)
+
+    def _attempt(
+        self,
+        ctx: Context,
+        load: Callable[[], list[CrmAggregate]],
+        act: Callable[[list[CrmAggregate]], tuple[UUID, int, bool]],
+        expected_version: int | None,
+    ) -> Written:
+        for attempt in range(8):
+            if attempt:
+                time.sleep(random.uniform(0.002, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
             aggregates = load()
             if expected_version is not None and aggregates and aggregates[0].version != expected_version:
                 raise PreconditionFailed(
@@ -215,7 +253,7 @@ class CRM(Application):
             customer.update_profile(**changes)
             return customer.id, customer.version, False
 
-        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version)
+        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version, lock=customer_id)
 
     def reassign_customer(
         self, *, ctx: Context, customer_id: UUID, owner_id: UUID, reason: str | None = None,
@@ -229,7 +267,7 @@ class CRM(Application):
             customer.reassign(owner_id=owner_id, reason=reason)
             return customer.id, customer.version, False
 
-        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version)
+        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version, lock=customer_id)
 
     def add_contact(self, *, ctx: Context, customer_id: UUID, expected_version: int | None = None, **fields: Any) -> Written:
         contact_id = uuid4()
@@ -240,7 +278,7 @@ class CRM(Application):
             customer.add_contact(contact_id=contact_id, **fields)
             return contact_id, customer.version, True
 
-        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version)
+        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version, lock=customer_id)
 
     def update_contact(
         self, *, ctx: Context, customer_id: UUID, contact_id: UUID, expected_version: int | None = None,
@@ -252,7 +290,7 @@ class CRM(Application):
             customer.update_contact(contact_id, **changes)
             return contact_id, customer.version, False
 
-        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version)
+        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version, lock=customer_id)
 
     def log_activity(
         self, *, ctx: Context, customer_id: UUID, opportunity_id: UUID | None = None,
@@ -268,7 +306,7 @@ class CRM(Application):
             customer.log_activity(activity_id=activity_id, opportunity_id=opportunity_id, **fields)
             return activity_id, customer.version, True
 
-        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version)
+        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version, lock=customer_id)
 
     def customer(self, customer_id: UUID) -> Customer:
         return self._get(Customer, customer_id, "customer")
