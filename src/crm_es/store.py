@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -35,7 +36,9 @@ EMBEDDED_DBNAME = "crm"
 
 class OrjsonTranscoder(Transcoder):
     """Event state to JSON bytes with orjson; Decimal, UUID, datetime, date, time, enums,
-    tuples and sets come back as the same types (tagged ``{"_type_", "_data_"}`` objects)."""
+    tuples, sets, frozensets, non-finite floats and dicts with non-string keys come back as the
+    same types (tagged ``{"_type_", "_data_"}`` objects; a plain dict that looks like a tag is
+    escaped)."""
 
     def encode(self, obj: Any) -> bytes:
         return orjson.dumps(_tag(obj))
@@ -46,9 +49,16 @@ class OrjsonTranscoder(Transcoder):
 
 def _tag(o: Any) -> Any:
     t = type(o)
-    if t is str or t is int or t is bool or t is float or o is None:
+    if t is str or t is int or t is bool or o is None:
         return o
+    if t is float:
+        return o if math.isfinite(o) else {"_type_": "float", "_data_": repr(o)}
     if t is dict:
+        if not all(type(k) is str for k in o):
+            # JSON keys are strings: a dict keyed by UUIDs (a customer's contacts) is a map.
+            return {"_type_": "map", "_data_": [[_tag(k), _tag(v)] for k, v in o.items()]}
+        if len(o) == 2 and "_type_" in o and "_data_" in o:
+            return {"_type_": "dict", "_data_": {k: _tag(v) for k, v in o.items()}}
         return {k: _tag(v) for k, v in o.items()}
     if t is list:
         return [_tag(v) for v in o]
@@ -65,7 +75,8 @@ def _tag(o: Any) -> Any:
     if t is tuple:
         return {"_type_": "tuple", "_data_": [_tag(v) for v in o]}
     if t is set or t is frozenset:
-        return {"_type_": "set", "_data_": [_tag(v) for v in sorted(o, key=repr)]}
+        name = "set" if t is set else "frozenset"
+        return {"_type_": name, "_data_": [_tag(v) for v in sorted(o, key=repr)]}
     if isinstance(o, Enum):
         return {"_type_": "enum", "_data_": [get_topic(t), _tag(o.value)]}
     raise TypeError(f"crm-es cannot store a value of type {t.__qualname__}: {o!r}")
@@ -77,6 +88,7 @@ _DECODERS = {
     "datetime": datetime.fromisoformat,
     "date": date.fromisoformat,
     "time": time.fromisoformat,
+    "float": float,
 }
 
 
@@ -92,6 +104,12 @@ def _untag(o: Any) -> Any:
                 return tuple(_untag(v) for v in data)
             if kind == "set":
                 return {_untag(v) for v in data}
+            if kind == "frozenset":
+                return frozenset(_untag(v) for v in data)
+            if kind == "map":
+                return {_untag(k): _untag(v) for k, v in data}
+            if kind == "dict":
+                return {k: _untag(v) for k, v in data.items()}
             if kind == "enum":
                 return resolve_topic(data[0])(_untag(data[1]))
             raise ValueError(f"unknown stored type tag {kind!r}")

@@ -13,6 +13,9 @@ from eventsourcing.domain import event
 from crm_es.aggregates.base import CrmAggregate
 from crm_es.errors import Conflict, InvalidInput, NotFound
 
+EARLIEST = datetime(1900, 1, 2, tzinfo=timezone.utc)
+LATEST = datetime(2199, 12, 31, tzinfo=timezone.utc)
+
 KINDS = ("customer", "target", "potential", "partner", "competitor", "blacklist")
 ACTIVITY_KINDS = ("visit", "call", "email", "meeting", "other")
 
@@ -94,7 +97,7 @@ def _money(field: str, value: Any) -> Decimal | None:
         raise InvalidInput.on(field, "must have at most two decimal places")
     if amount >= Decimal("1e15"):
         raise InvalidInput.on(field, "is too large")
-    return amount.quantize(Decimal("0.01"))
+    return abs(amount).quantize(Decimal("0.01"))  # abs: "-0" is zero, not negative zero
 
 
 def _tags(value: Any) -> tuple[str, ...]:
@@ -223,9 +226,10 @@ class Customer(CrmAggregate):
 
     def update_profile(self, **changes: Any) -> None:
         """Record the fields that really change; a patch that changes nothing records nothing."""
-        if "kind" in changes:
-            self.reclassify(changes.pop("kind"))
-        cleaned = clean_profile(changes)
+        kind = check_kind(changes.pop("kind")) if "kind" in changes else None
+        cleaned = clean_profile(changes)  # everything is checked before anything is recorded
+        if kind is not None:
+            self.reclassify(kind)
         diff = {f: v for f, v in cleaned.items() if self.profile.get(f) != v}
         if diff:
             self._profile_updated(changes=diff)
@@ -329,6 +333,8 @@ class Customer(CrmAggregate):
             raise InvalidInput.on("kind", f"must be one of {', '.join(ACTIVITY_KINDS)}")
         if occurred_at.tzinfo is None:
             raise InvalidInput.on("occurred_at", "must include a time zone offset")
+        if not EARLIEST <= occurred_at <= LATEST:
+            raise InvalidInput.on("occurred_at", "must be between 1900 and 2199")
         if contact_id is not None and contact_id not in self.contacts:
             raise InvalidInput.on("contact_id", f"contact {contact_id} does not belong to this customer")
         self._activity_logged(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any
@@ -216,16 +217,15 @@ def list_customers(
         params += [pattern, needle]
         order, key = "score DESC, id DESC", ("score", "id")
         if cursor:
-            after = decode_cursor(cursor, "search", 2)
+            after = decode_cursor(cursor, "search", _finite_float, UUID)
             where.append(f"({score}, id) < (%s, %s)")
-            params += [pattern, needle, float(after[0]), UUID(after[1])]
+            params += [pattern, needle, *after]
     else:
         select, select_params = _SELECT_CUSTOMER, []
         order, key = "created_at DESC, id DESC", ("created_at", "id")
         if cursor:
-            after = decode_cursor(cursor, "recent", 2)
             where.append("(created_at, id) < (%s, %s)")
-            params += [datetime.fromisoformat(after[0]), UUID(after[1])]
+            params += decode_cursor(cursor, "recent", _aware, UUID)
     statement = select + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order} LIMIT %s"
     rows = cur.execute(q(SCHEMA, statement), [*select_params, *params, limit + 1]).fetchall()
     next_cursor = None
@@ -236,6 +236,20 @@ def list_customers(
     for row in rows:
         row.pop("score", None)
     return Page(rows, next_cursor)
+
+
+def _finite_float(value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not finite")
+    return number
+
+
+def _aware(value: Any) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("naive")
+    return moment
 
 
 def _cursor_value(value: Any) -> Any:
@@ -257,9 +271,8 @@ def list_contacts(cur: Cursor[Any], customer_id: UUID) -> list[dict[str, Any]]:
 def list_activities(cur: Cursor[Any], customer_id: UUID, *, limit: int, cursor: str | None = None) -> Page:
     where, params = ["customer_id = %s"], [customer_id]
     if cursor:
-        after = decode_cursor(cursor, "activities", 2)
         where.append("(occurred_at, id) < (%s, %s)")
-        params += [datetime.fromisoformat(after[0]), UUID(after[1])]
+        params += decode_cursor(cursor, "activities", _aware, UUID)
     rows = cur.execute(
         q(SCHEMA, "SELECT " + ", ".join(ACTIVITY_COLUMNS) + " FROM {s}.activities WHERE "
                   + " AND ".join(where) + " ORDER BY occurred_at DESC, id DESC LIMIT %s"),

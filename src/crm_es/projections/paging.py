@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,15 +24,19 @@ def encode_cursor(kind: str, key: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([kind, *key])).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, kind: str, size: int) -> list[Any]:
+def decode_cursor(cursor: str, kind: str, *parsers: Callable[[Any], Any]) -> list[Any]:
+    """The sort key in ``cursor``, each part converted by its parser; 422 for anything else."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = orjson.loads(raw)
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         raise InvalidInput.on("cursor", "is not a cursor this list gave out") from None
-    if not isinstance(value, list) or len(value) != size + 1 or value[0] != kind:
+    if not isinstance(value, list) or len(value) != len(parsers) + 1 or value[0] != kind:
         raise InvalidInput.on("cursor", "belongs to another list or ordering")
-    return value[1:]
+    try:
+        return [parse(part) for parse, part in zip(parsers, value[1:], strict=True)]
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidInput.on("cursor", "is not a cursor this list gave out") from None
 
 
 def like_pattern(text: str) -> str:
