@@ -4,9 +4,10 @@ application's commands (``crm-es seed-demo``).
 Everything is planned first from ``random.Random(seed)``, so one seed always gives the same
 content (the ids differ from run to run, and the activity dates follow the day of seeding: they
 lie within the last 180 days). The plan is then carried out one command at a time: a user per
-salesperson (an existing one with that username is reused, so seeding twice works), and per
-customer its registration, its contacts and its activities, all under the actor
-``process:seed-demo`` on behalf of the customer's owner.
+salesperson (an existing one with that username is reused), and per customer its registration,
+its contacts and its activities, all under the actor ``process:seed-demo`` on behalf of the
+customer's owner. Every command carries an idempotency key made of the size, the seed and its
+place in the plan, so seeding again with the same size and seed writes nothing new.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from itertools import permutations
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
-from crm_es.app import CRM, Context
+from crm_es.app import CRM, Context, Idempotency
 
 if TYPE_CHECKING:
     from crm_es.runtime import Runtime
@@ -481,8 +482,8 @@ def seed(
     for username, display_name in plan.salespeople:
         owners[username] = _salesperson(app, username, display_name)
         step()
-    for customer in plan.customers:
-        _load_customer(app, customer, owners[customer.owner], step)
+    for number, customer in enumerate(plan.customers):
+        _load_customer(app, customer, owners[customer.owner], step, key=f"seed-demo:{size}:{seed}:{number}")
     return plan.summary()
 
 
@@ -515,13 +516,20 @@ def _salesperson(app: CRM, username: str, display_name: str) -> UUID:
     return written.id
 
 
-def _load_customer(app: CRM, planned: PlannedCustomer, owner_id: UUID, step: Callable[[], None]) -> None:
+def _load_customer(
+    app: CRM, planned: PlannedCustomer, owner_id: UUID, step: Callable[[], None], *, key: str
+) -> None:
     """Register the customer, then add its contacts and log its activities, one command each;
-    the commands of one customer share a correlation id."""
+    the commands of one customer share a correlation id, and each has its own idempotency key."""
     correlation_id = str(uuid4())
+    commands = iter(range(1 + len(planned.contacts) + len(planned.activities)))
 
     def ctx() -> Context:
-        return Context(actor=ACTOR, correlation_id=correlation_id, user_id=owner_id)
+        command_key = f"{key}:{next(commands)}"
+        return Context(
+            actor=ACTOR, correlation_id=correlation_id, user_id=owner_id,
+            idempotency=Idempotency(command_key, command_key),
+        )  # fmt: skip
 
     customer_id = app.register_customer(
         ctx=ctx(), name=planned.name, kind=planned.kind, owner_id=owner_id, **planned.profile

@@ -145,15 +145,30 @@ def test_an_activity_with_a_foreign_contact_is_refused(api: Api) -> None:
     )
 
 
-def test_reading_beyond_the_log_answers_503_with_retry_after(api: Api, runtime) -> None:  # type: ignore[no-untyped-def]
+def test_a_position_beyond_the_log_is_refused_at_once(api: Api) -> None:
+    problem = _problem(api.get("/customers", params={"min_position": 10**15}), 422)
+    assert problem["errors"][0]["field"] == "min_position"
+
+
+def test_a_read_model_that_does_not_catch_up_in_time_answers_503_with_retry_after(api: Api, runtime) -> None:  # type: ignore[no-untyped-def]
+    from crm_es.app import Context
+
+    admin = runtime.app.user_by_username("admin")
+    runtime.read_side.stop()
     saved = runtime.settings
     runtime.settings = saved.with_(read_wait_seconds=0.2)
     try:
-        response = api.get("/customers", params={"min_position": 10**15})
+        written = runtime.app.register_customer(
+            ctx=Context(actor=str(admin.id), user_id=admin.id), name="宁波滞后测试有限公司", kind="target"
+        )
+        response = api.get(f"/customers/{written.id}", params={"min_position": written.position})
     finally:
         runtime.settings = saved
+        runtime.read_side.start()
     _problem(response, 503)
     assert response.headers["Retry-After"] == "1"
+    caught_up = api.get(f"/customers/{written.id}", params={"min_position": written.position})
+    assert caught_up.status_code == 200
 
 
 def test_bad_list_parameters_are_problems(api: Api) -> None:

@@ -24,7 +24,7 @@ from eventsourcing.persistence import Notification
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from crm_es.errors import Conflict, NotFound, ReadModelBehind
+from crm_es.errors import Conflict, InvalidInput, NotFound, ReadModelBehind
 from crm_es.projections.base import Projection, live_schema, next_schema, q
 from crm_es.store import Database
 
@@ -301,10 +301,19 @@ class ReadSide:
     def wait_for(self, name: str, position: int, conn: psycopg.Connection[Any], timeout: float) -> int:
         """Wait until projection ``name`` has applied ``position``; return the position it is at."""
         deadline = time.monotonic() + timeout
+        head_checked = False
         while True:
             current = self.position(name, conn)
             if current >= position:
                 return current
+            if not head_checked:
+                # Positions come from committed writes; one beyond the log was never given out.
+                head = self.head(conn)
+                if position > head:
+                    raise InvalidInput.on(
+                        "min_position", f"{position} is beyond the last event position ({head})"
+                    )
+                head_checked = True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ReadModelBehind(
