@@ -49,6 +49,8 @@ class Projection:
     """Table definitions with ``{s}`` where the schema name goes."""
     topics: ClassVar[tuple[str, ...]] = ()
     """Topics of the event classes handled; others are skipped without decoding."""
+    all_topics: ClassVar[bool] = False
+    """True for projections that see every event (the audit log), whatever its type."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -88,6 +88,10 @@ class ReadSide:
             "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
             "ORDER BY notification_id LIMIT %s"
         ).format(sql.Identifier(events_table))
+        self._sql_batch_all = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+            "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+        ).format(sql.Identifier(events_table))
 
     # Schemas ---------------------------------------------------------------------------------
 
@@ -131,9 +135,12 @@ class ReadSide:
             head = cur.execute(self._sql_head).fetchone()[0]
             if head <= position:
                 return position, head
-            rows = cur.execute(
-                self._sql_batch, (position, head, list(projection.topics), self.batch_size)
-            ).fetchall()
+            if projection.all_topics:
+                rows = cur.execute(self._sql_batch_all, (position, head, self.batch_size)).fetchall()
+            else:
+                rows = cur.execute(
+                    self._sql_batch, (position, head, list(projection.topics), self.batch_size)
+                ).fetchall()
             for notification_id, originator_id, originator_version, topic, state in rows:
                 notification = Notification(
                     id=notification_id,
