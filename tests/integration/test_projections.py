@@ -125,7 +125,7 @@ def test_a_failing_handler_stops_the_projection_with_the_event_and_the_message(f
         status = read_side.status("customers")
         assert status.error_position == bad.position
         assert f"event {bad.position}" in status.error and "notes cannot be boom" in status.error
-        assert status.position == bad.position - 1 and status.lag == 2  # nothing after it was applied
+        assert status.position == bad.position - 1 and status.lag == 2  # applied up to it, nothing after
 
         faulty.fixed = True
         read_side.rebuild("customers")

@@ -78,7 +78,7 @@ class ReadSide:
         self._stopping = threading.Event()
         self._wakes = {name: threading.Event() for name in self.projections}
         self._threads: dict[str, threading.Thread] = {}
-        self._local_status: dict[str, str] = {}
+        self._local_status: dict[str, tuple[str, str | None, int | None]] = {}
         self._advanced = threading.Condition()
         self._sql_head = sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
             sql.Identifier(events_table)
@@ -126,13 +126,27 @@ class ReadSide:
     def _apply_batch(
         self, conn: psycopg.Connection[Any], projection: Projection, schema: str, *, lock: bool
     ) -> tuple[int, int]:
-        """Apply the next batch to ``schema`` in one transaction. Returns (position, head)."""
+        """Apply the next batch to ``schema`` in one transaction. Returns (position, head).
+        When a handler fails, the events before the failing one are applied and committed,
+        so the projection stops exactly at that event."""
+        try:
+            return self._apply_batch_upto(conn, projection, schema, lock=lock)
+        except ProjectionFailed as failure:
+            self._apply_batch_upto(conn, projection, schema, lock=lock, stop=failure.position - 1)
+            raise
+
+    def _apply_batch_upto(
+        self, conn: psycopg.Connection[Any], projection: Projection, schema: str, *, lock: bool,
+        stop: int | None = None,
+    ) -> tuple[int, int]:  # fmt: skip
         with conn.transaction():
             cur = conn.cursor()
             if lock:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm-es:apply:{projection.name}",))
             position = cur.execute(q(schema, "SELECT position FROM {s}._tracking")).fetchone()[0]
             head = cur.execute(self._sql_head).fetchone()[0]
+            if stop is not None:
+                head = min(head, stop)
             if head <= position:
                 return position, head
             if projection.all_topics:
@@ -200,7 +214,7 @@ class ReadSide:
         for thread in self._threads.values():
             thread.join(timeout=10)
         self._threads.clear()
-        for name, status in list(self._local_status.items()):
+        for name, (status, _, _) in list(self._local_status.items()):
             if status == "running":
                 self._set_status(name, "stopped")
 
@@ -258,7 +272,7 @@ class ReadSide:
     def _set_status(
         self, name: str, status: str, error: str | None = None, error_position: int | None = None
     ) -> None:
-        self._local_status[name] = status
+        self._local_status[name] = (status, error, error_position)
         try:
             with self.database.connect(autocommit=True) as conn:
                 conn.execute(
@@ -282,9 +296,7 @@ class ReadSide:
             result = []
             for name in self.projections:
                 position = self.position(name, c)
-                status, error, error_position = stored.get(name, ("idle", None, None))
-                if name in self._local_status:
-                    status = self._local_status[name]
+                status, error, error_position = self._local_status.get(name) or stored.get(name, ("idle", None, None))
                 result.append(
                     ProjectionStatus(name, position, head, max(head - position, 0), status,
                                      error if status == "error" else None,
