@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -29,8 +29,20 @@ from psycopg import Cursor
 
 from crm_es.aggregates.base import CrmAggregate, recording
 from crm_es.aggregates.customer import Customer
-from crm_es.aggregates.user import User, Username, check_password, check_username
-from crm_es.errors import ConcurrentModification, Conflict, InvalidInput, NotFound, PreconditionFailed
+from crm_es.access import DEFAULT_ROLES, Access
+from crm_es.aggregates.department import Department
+from crm_es.aggregates.role import Role
+from crm_es.aggregates.user import LoginRecord, User, Username, check_display_name, check_password, check_username
+from crm_es.errors import (
+    ConcurrentModification,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    TooManyAttempts,
+    Unauthorized,
+)
 from crm_es.store import OrjsonTranscoder
 
 log = logging.getLogger("crm_es.app")
@@ -62,6 +74,11 @@ class Context:
     causation_id: str | None = None
     idempotency: Idempotency | None = None
     user_id: UUID | None = None
+    access: Access | None = None
+    """What the caller may see and do; None for crm-es's own processes (unrestricted)."""
+
+    def sees(self, resource: str, owner_id: UUID) -> bool:
+        return self.access is None or self.access.sees(resource, owner_id)
 
     @classmethod
     def system(cls, name: str) -> Context:
@@ -213,6 +230,7 @@ class CRM(Application):
             if attempt:
                 time.sleep(random.uniform(0.002, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
             aggregates = load()
+            created_only = not aggregates
             if expected_version is not None and aggregates and aggregates[0].version != expected_version:
                 raise PreconditionFailed(
                     f"the record is at version {aggregates[0].version}, not {expected_version}",
@@ -226,6 +244,8 @@ class CRM(Application):
                 replay = self._replay(ctx)
                 if replay is not None:
                     return replay
+                if created_only:
+                    raise  # a new aggregate collided with an existing one: retrying cannot help
                 if expected_version is not None:
                     raise PreconditionFailed("the record was changed by someone else meanwhile") from None
                 log.info("concurrent write on %s; retrying", [a.id for a in aggregates])
@@ -239,6 +259,7 @@ class CRM(Application):
             raise InvalidInput.on("owner_id", "is required when a process registers a customer")
         if owner != ctx.user_id:  # the caller was authenticated as an active user just now
             self.check_user(owner, "owner_id")
+            self._check_owner_in_scope(ctx, owner)
 
         def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
             customer = Customer.register(name=name, kind=kind, owner_id=owner, **profile)
@@ -254,13 +275,14 @@ class CRM(Application):
             customer.update_profile(**changes)
             return customer.id, customer.version, False
 
-        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version, lock=customer_id)
+        return self._execute(ctx, lambda: [self._customer_for(ctx, customer_id)], act, expected_version=expected_version, lock=customer_id)
 
     def reassign_customer(
         self, *, ctx: Context, customer_id: UUID, owner_id: UUID, reason: str | None = None,
         expected_version: int | None = None,
     ) -> Written:  # fmt: skip
         self.check_user(owner_id, "owner_id")
+        self._check_owner_in_scope(ctx, owner_id)
 
         def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
             customer = aggs[0]
@@ -268,7 +290,7 @@ class CRM(Application):
             customer.reassign(owner_id=owner_id, reason=reason)
             return customer.id, customer.version, False
 
-        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version, lock=customer_id)
+        return self._execute(ctx, lambda: [self._customer_for(ctx, customer_id)], act, expected_version=expected_version, lock=customer_id)
 
     def add_contact(self, *, ctx: Context, customer_id: UUID, expected_version: int | None = None, **fields: Any) -> Written:
         contact_id = uuid4()
@@ -279,7 +301,7 @@ class CRM(Application):
             customer.add_contact(contact_id=contact_id, **fields)
             return contact_id, customer.version, True
 
-        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version, lock=customer_id)
+        return self._execute(ctx, lambda: [self._customer_for(ctx, customer_id)], act, expected_version=expected_version, lock=customer_id)
 
     def update_contact(
         self, *, ctx: Context, customer_id: UUID, contact_id: UUID, expected_version: int | None = None,
@@ -291,7 +313,7 @@ class CRM(Application):
             customer.update_contact(contact_id, **changes)
             return contact_id, customer.version, False
 
-        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version, lock=customer_id)
+        return self._execute(ctx, lambda: [self._customer_for(ctx, customer_id)], act, expected_version=expected_version, lock=customer_id)
 
     def log_activity(
         self, *, ctx: Context, customer_id: UUID, opportunity_id: UUID | None = None,
@@ -307,10 +329,22 @@ class CRM(Application):
             customer.log_activity(activity_id=activity_id, opportunity_id=opportunity_id, **fields)
             return activity_id, customer.version, True
 
-        return self._execute(ctx, lambda: [self.customer(customer_id)], act, expected_version=expected_version, lock=customer_id)
+        return self._execute(ctx, lambda: [self._customer_for(ctx, customer_id)], act, expected_version=expected_version, lock=customer_id)
 
     def customer(self, customer_id: UUID) -> Customer:
         return self._get(Customer, customer_id, "customer")
+
+    def _customer_for(self, ctx: Context, customer_id: UUID) -> Customer:
+        """The customer, if the caller's data scope reaches it; otherwise it does not exist for them."""
+        customer = self.customer(customer_id)
+        if not ctx.sees("customers", customer.owner_id):
+            raise NotFound(f"no customer with id {customer_id}")
+        return customer
+
+    @staticmethod
+    def _check_owner_in_scope(ctx: Context, owner_id: UUID) -> None:
+        if not ctx.sees("customers", owner_id):
+            raise Forbidden("you can only give customers to people within your data scope")
 
     def customer_as_of(self, customer_id: UUID, at: datetime) -> Customer:
         """The customer as it was at ``at``: its events up to that moment, replayed."""
@@ -348,24 +382,42 @@ class CRM(Application):
                     )
                     yield notification, self.decode(notification)
 
-    # Users -----------------------------------------------------------------------------------
+    # Staff: users, departments, roles ----------------------------------------------------------
+
+    def _mutate(self, ctx: Context, cls: type[A], aggregate_id: UUID, what: str, change: Callable[[A], None],
+                expected_version: int | None = None) -> Written:  # fmt: skip
+        """Load one aggregate, apply ``change``, save (the common shape of staff commands)."""
+
+        def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
+            change(aggs[0])  # type: ignore[arg-type]
+            return aggs[0].id, aggs[0].version, False
+
+        return self._execute(
+            ctx, lambda: [self._get(cls, aggregate_id, what)], act, expected_version=expected_version, lock=aggregate_id
+        )
 
     def register_user(
         self, *, ctx: Context, username: str, password: str, display_name: str | None = None,
-        roles: Sequence[str] = (),
+        department_id: UUID | None = None, role_ids: Sequence[UUID] = (),
     ) -> Written:  # fmt: skip
         username = check_username(username)
+        display_name = check_display_name(display_name or username)
+        if department_id is not None:
+            self._check_ref(Department, department_id, "department_id", "department")
+        for role_id in role_ids:
+            self._check_ref(Role, role_id, "role_ids", "role")
         password_hash = password_hasher.hash(check_password(password))
-        with recording(ctx.actor, ctx.correlation_id, ctx.causation_id):
+
+        def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
             user = User(
-                username=username,
-                display_name=(display_name or username).strip() or username,
-                password_hash=password_hash,
-                roles=tuple(roles),
-            )
-            claim = Username(username, user.id)
+                username=username, display_name=display_name, password_hash=password_hash,
+                department_id=department_id, role_ids=tuple(dict.fromkeys(role_ids)),
+            )  # fmt: skip
+            aggs += [user, Username(username, user.id)]
+            return user.id, user.version, True
+
         try:
-            return self._save(ctx, lambda: (user.id, user.version, True), user, claim)
+            return self._execute(ctx, list, act)
         except IntegrityError:
             raise Conflict(f"the username {username!r} is taken") from None
 
@@ -388,31 +440,196 @@ class CRM(Application):
             raise InvalidInput.on(field_name, f"user {user.username} is {user.status}")
         return user
 
-    def authenticate(self, username: str, password: str) -> User | None:
-        """The active user with these credentials, or None. Rehashes outdated hashes."""
-        user = self.user_by_username(username.strip()) if isinstance(username, str) else None
-        if user is None:
-            password_hasher.hash(password)  # spend the same time as a real check
-            return None
+    def _check_ref(self, cls: type[CrmAggregate], aggregate_id: UUID, field_name: str, what: str) -> Any:
         try:
-            password_hasher.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        return user if user.is_active else None
+            return self._get(cls, aggregate_id, what)
+        except NotFound:
+            raise InvalidInput.on(field_name, f"no {what} with id {aggregate_id}") from None
+
+    def disable_user(self, *, ctx: Context, user_id: UUID) -> Written:
+        if user_id == ctx.user_id:
+            raise Conflict("you cannot disable your own account")
+        return self._mutate(ctx, User, user_id, "user", User.disable)
+
+    def enable_user(self, *, ctx: Context, user_id: UUID) -> Written:
+        return self._mutate(ctx, User, user_id, "user", User.enable)
+
+    def reset_password(self, *, ctx: Context, user_id: UUID, password: str) -> Written:
+        password_hash = password_hasher.hash(check_password(password))
+        return self._mutate(ctx, User, user_id, "user", lambda u: u.reset_password(password_hash))
+
+    def change_user(
+        self, *, ctx: Context, user_id: UUID, expected_version: int | None = None, **changes: Any
+    ) -> Written:
+        """Rename, move to another department, assign roles: whichever are given."""
+        if changes.get("department_id") is not None:
+            self._check_ref(Department, changes["department_id"], "department_id", "department")
+        for role_id in changes.get("role_ids") or ():
+            self._check_ref(Role, role_id, "role_ids", "role")
+        if "role_ids" in changes and user_id == ctx.user_id:
+            raise Conflict("you cannot change your own roles")
+
+        def change(user: User) -> None:
+            if "display_name" in changes:
+                user.rename(changes["display_name"])
+            if "department_id" in changes:
+                user.move_to(changes["department_id"])
+            if "role_ids" in changes:
+                user.assign_roles(tuple(changes["role_ids"] or ()))
+
+        return self._mutate(ctx, User, user_id, "user", change, expected_version)
+
+    def depart_user(self, *, ctx: Context, user_id: UUID, successor_id: UUID | None = None) -> Written:
+        """The user leaves: sign-in stops at once. Moving their business is the handover process."""
+        if user_id == ctx.user_id:
+            raise Conflict("you cannot mark yourself as departed")
+        if successor_id is not None:
+            self.check_user(successor_id, "successor_id")
+        return self._mutate(ctx, User, user_id, "user", lambda u: u.depart(successor_id))
+
+    def login(self, *, username: str, password: str, client: str | None, max_failures: int, lock_for: timedelta) -> User:
+        """The active user with these credentials; every attempt is recorded, and repeated
+        failures lock the username for ``lock_for``."""
+        name = username.strip() if isinstance(username, str) else ""
+        record_id = LoginRecord.create_id(name or "-")
+        with self._locks.hold(record_id):
+            try:
+                record = self.repository.get(record_id)
+            except AggregateNotFoundError:
+                with recording(f"login:{name}"):
+                    record = LoginRecord(name)
+            now = datetime.now(timezone.utc)
+            locked = record.locked_at(now)
+            if locked is not None:
+                seconds = max(1, int((locked - now).total_seconds()))
+                raise TooManyAttempts(
+                    f"too many failed logins; {name} is locked for {seconds} more seconds", retry_after=seconds
+                )
+            user = self.user_by_username(name) if name else None
+            reason = None
+            if user is None:
+                password_hasher.hash(password or "-")  # spend the time a real check takes
+                reason = "unknown username"
+            else:
+                try:
+                    password_hasher.verify(user.password_hash, password)
+                except (VerificationError, InvalidHashError):
+                    reason = "wrong password"
+                else:
+                    if not user.is_active:
+                        reason = f"account {user.status}"
+            actor = str(user.id) if user is not None else f"login:{name}"
+            with recording(actor):
+                if reason is None:
+                    record.succeeded(user_id=user.id, client=client)  # type: ignore[union-attr]
+                else:
+                    record.fail(reason=reason, client=client, now=now, max_failures=max_failures, lock_for=lock_for)
+            self.save(record)
+        if reason is not None:
+            raise Unauthorized("unknown username, wrong password, or the account is not active")
+        return user  # type: ignore[return-value]
 
     def ensure_admin(self, *, username: str, password: str) -> tuple[User, str]:
         """Create the administrator, or reset its password if it differs (idempotent)."""
         ctx = Context.system("create-admin")
+        admin_role = Role.create_id("admin")
         existing = self.user_by_username(username)
         if existing is None:
-            written = self.register_user(ctx=ctx, username=username, password=password, display_name="Administrator", roles=("admin",))
+            written = self.register_user(
+                ctx=ctx, username=username, password=password, display_name="Administrator", role_ids=(admin_role,)
+            )
             return self.user(written.id), "created"
         try:
             password_hasher.verify(existing.password_hash, password)
             return existing, "unchanged"
         except (VerificationError, InvalidHashError):
-            with recording(ctx.actor, ctx.correlation_id):
-                existing.reset_password(password_hasher.hash(check_password(password)))
-            self.save(existing)
-            return existing, "password reset"
+            self.reset_password(ctx=ctx, user_id=existing.id, password=password)
+            return self.user(existing.id), "password reset"
 
+    def ensure_default_roles(self) -> int:
+        """Create the default roles that do not exist yet; returns how many were created."""
+        created = 0
+        with recording("process:bootstrap"):
+            for template in DEFAULT_ROLES:
+                try:
+                    self.repository.get(Role.create_id(template.name))
+                    continue
+                except AggregateNotFoundError:
+                    pass
+                role = Role.create(
+                    name=template.name, description=template.description,
+                    permissions=template.permissions, data_scope=template.data_scope,
+                )  # fmt: skip
+                try:
+                    self.save(role)
+                    created += 1
+                except IntegrityError:
+                    pass  # another process created it at the same moment
+        return created
+
+    def create_department(self, *, ctx: Context, name: str, parent_id: UUID | None = None) -> Written:
+        if parent_id is not None:
+            self._check_ref(Department, parent_id, "parent_id", "department")
+
+        def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
+            department = Department.create(name=name, parent_id=parent_id)
+            aggs.append(department)
+            return department.id, department.version, True
+
+        return self._execute(ctx, list, act)
+
+    def change_department(
+        self, *, ctx: Context, department_id: UUID, expected_version: int | None = None, **changes: Any
+    ) -> Written:
+        """Rename, move under another parent (never under itself or a descendant), set the manager."""
+        if changes.get("parent_id") is not None:
+            self._check_no_cycle(department_id, changes["parent_id"])
+        if changes.get("manager_id") is not None:
+            self.check_user(changes["manager_id"], "manager_id")
+
+        def change(department: Department) -> None:
+            if "name" in changes:
+                department.rename(changes["name"])
+            if "parent_id" in changes:
+                department.move_under(changes["parent_id"])
+            if "manager_id" in changes:
+                department.set_manager(changes["manager_id"])
+
+        return self._mutate(ctx, Department, department_id, "department", change, expected_version)
+
+    def _check_no_cycle(self, department_id: UUID, parent_id: UUID) -> None:
+        seen: set[UUID] = set()
+        current: UUID | None = parent_id
+        while current is not None:
+            if current == department_id:
+                raise InvalidInput.on("parent_id", "a department cannot move under itself or its own sub-department")
+            if current in seen:
+                break
+            seen.add(current)
+            current = self._check_ref(Department, current, "parent_id", "department").parent_id
+
+    def create_role(
+        self, *, ctx: Context, name: str, permissions: Sequence[str], data_scope: str,
+        description: str | None = None, scopes: dict[str, str] | None = None,
+    ) -> Written:  # fmt: skip
+        def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
+            role = Role.create(name=name, description=description, permissions=permissions, data_scope=data_scope, scopes=scopes)
+            aggs.append(role)
+            return role.id, role.version, True
+
+        try:
+            return self._execute(ctx, list, act)
+        except IntegrityError:
+            raise Conflict(f"a role named {name!r} exists already") from None
+
+    def change_role(
+        self, *, ctx: Context, role_id: UUID, expected_version: int | None = None,
+        permissions: Sequence[str] | None = None, data_scope: str | None = None, scopes: dict[str, str] | None = None,
+    ) -> Written:  # fmt: skip
+        def change(role: Role) -> None:
+            if permissions is not None:
+                role.change_permissions(permissions)
+            if data_scope is not None or scopes is not None:
+                role.change_scope(data_scope=data_scope, scopes=scopes)
+
+        return self._mutate(ctx, Role, role_id, "role", change, expected_version)

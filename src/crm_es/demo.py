@@ -20,6 +20,7 @@ from itertools import permutations
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
+from crm_es.aggregates.role import Role
 from crm_es.app import CRM, Context, Idempotency
 
 if TYPE_CHECKING:
@@ -511,7 +512,7 @@ def _salesperson(app: CRM, username: str, display_name: str) -> UUID:
         username=username,
         password=PASSWORD,
         display_name=display_name,
-        roles=("salesperson",),
+        role_ids=(Role.create_id("salesperson"),),
     )
     return written.id
 

@@ -70,3 +70,10 @@ class ReadModelBehind(DomainError):
 
     status = 503
     title = "Read model not yet at the requested position"
+
+
+class TooManyAttempts(DomainError):
+    """Repeated failed logins locked the username for a while."""
+
+    status = 429
+    title = "Too many failed attempts"

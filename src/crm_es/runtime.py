@@ -6,11 +6,12 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crm_es.app import CRM
 from crm_es.projections import all_projections
 from crm_es.projections.runner import Progress, ReadSide
+from crm_es.projections.staff import AccessCache
 from crm_es.settings import Settings
 from crm_es.store import Database, bootstrap, open_database
 
@@ -24,6 +25,13 @@ class Runtime:
     app: CRM
     read_side: ReadSide
     secret_key: str
+
+    access_cache: AccessCache = field(default_factory=AccessCache)
+
+    def staff_changed(self) -> None:
+        """Bring the staff model up to date now: authorisation of the very next request, in any
+        process, must see a disabled user or a changed role."""
+        self.read_side.catch_up("staff")
 
     def close(self) -> None:
         self.read_side.stop()
@@ -42,7 +50,10 @@ def connect(settings: Settings, database: Database, *, progress: Progress | None
         batch_size=settings.projection_batch_size,
     )
     read_side.ensure_schemas((lambda name: progress) if progress else None)
-    return Runtime(settings, database, app, read_side, _secret_key(settings, database))
+    app.ensure_default_roles()
+    runtime = Runtime(settings, database, app, read_side, _secret_key(settings, database))
+    runtime.staff_changed()
+    return runtime
 
 
 @contextlib.contextmanager
@@ -56,6 +67,7 @@ def running(settings: Settings, *, start_projections: bool | None = None) -> Ite
                     username=settings.admin_username, password=settings.admin_password
                 )
                 log.info("administrator %s: %s", settings.admin_username, outcome)
+                runtime.staff_changed()
             if settings.run_projections if start_projections is None else start_projections:
                 runtime.read_side.start()
             yield runtime

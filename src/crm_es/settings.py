@@ -57,6 +57,8 @@ class Settings:
     pool_max_overflow: int = 8
     secret_key: str | None = None
     token_ttl_seconds: int = 8 * 3600
+    login_max_failures: int = 5
+    login_lock_seconds: int = 900
     admin_username: str | None = None
     admin_password: str | None = field(default=None, repr=False)
     timezone: str = "Asia/Shanghai"
@@ -78,6 +80,8 @@ class Settings:
             pool_max_overflow=_int(env, "CRM_ES_POOL_MAX_OVERFLOW", 8),
             secret_key=env.get("CRM_ES_SECRET_KEY") or None,
             token_ttl_seconds=_int(env, "CRM_ES_TOKEN_TTL_SECONDS", 8 * 3600, minimum=60),
+            login_max_failures=_int(env, "CRM_ES_LOGIN_MAX_FAILURES", 5, minimum=1),
+            login_lock_seconds=_int(env, "CRM_ES_LOGIN_LOCK_SECONDS", 900, minimum=1),
             admin_username=env.get("CRM_ES_ADMIN_USERNAME") or None,
             admin_password=env.get("CRM_ES_ADMIN_PASSWORD") or None,
             timezone=env.get("CRM_ES_TIMEZONE") or "Asia/Shanghai",

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from crm_es.aggregates.role import Role
 from crm_es.demo import DEFAULT_SEED, SALESPEOPLE, make_plan, seed
 from crm_es.projections.customers import list_activities, list_customers
 from crm_es.runtime import Runtime, running
@@ -104,8 +105,11 @@ def test_the_owners_are_the_salespeople(seeded) -> None:  # type: ignore[no-unty
     salespeople = [runtime.app.user_by_username(username) for username, _ in SALESPEOPLE[:4]]
     assert None not in salespeople
     assert [u.display_name for u in salespeople] == [name for _, name in SALESPEOPLE[:4]]
-    assert all(u.roles == ("salesperson",) for u in salespeople)
-    assert runtime.app.authenticate("wangli", "demo-password") is not None
+    assert all(u.role_ids == (Role.create_id("salesperson"),) for u in salespeople)
+    signed_in = runtime.app.login(
+        username="wangli", password="demo-password", client=None, max_failures=5, lock_for=timedelta(minutes=1)
+    )
+    assert signed_in.username == "wangli"
     owners = Counter(c["owner_id"] for c in all_customers(runtime))
     assert set(owners) == {u.id for u in salespeople}
 

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 import jwt
 
+from crm_es.access import Access
 from crm_es.errors import Unauthorized
 
 ALGORITHM = "HS256"
@@ -15,11 +16,11 @@ ALGORITHM = "HS256"
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller of one request."""
+    """The authenticated caller of one request, with what they may see and do."""
 
     user_id: UUID
     username: str
-    roles: tuple[str, ...]
+    access: Access
 
     @property
     def actor(self) -> str:

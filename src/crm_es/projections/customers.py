@@ -198,10 +198,15 @@ def list_customers(
     city: str | None = None,
     industry: str | None = None,
     q_text: str | None = None,
+    owners: frozenset[UUID] | None = None,
 ) -> Page:
-    """Customers newest first, or best match first when searching with ``q_text``."""
+    """Customers newest first, or best match first when searching with ``q_text``; only those
+    owned by ``owners`` when given (the caller's data scope)."""
     where: list[str] = []
     params: list[Any] = []
+    if owners is not None:
+        where.append("owner_id = ANY(%s)")
+        params.append(list(owners))
     for column, value in (("owner_id", owner_id), ("kind", kind), ("province", province),
                           ("city", city), ("industry", industry)):  # fmt: skip
         if value is not None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from crm_es.api.deps import AdminDep, RuntimeDep
+from crm_es.api.deps import RuntimeDep, require
+from crm_es.api.security import Principal
 from crm_es.api.schemas.common import problems
 from crm_es.errors import Conflict, NotFound
 
@@ -31,7 +32,7 @@ class ProjectionOut(BaseModel):
     "/projections", response_model=list[ProjectionOut], operation_id="admin-projections",
     summary="Position, lag and status of every projection", responses=problems(401, 403),
 )  # fmt: skip
-def projections(_: AdminDep, runtime: RuntimeDep) -> list[Any]:
+def projections(_: Annotated[Principal, require("system:admin")], runtime: RuntimeDep) -> list[Any]:
     return [ProjectionOut(**vars(s)) for s in runtime.read_side.statuses()]
 
 
@@ -40,7 +41,7 @@ def projections(_: AdminDep, runtime: RuntimeDep) -> list[Any]:
     operation_id="admin-projections-rebuild", summary="Rebuild a projection from the start, blue-green",
     responses=problems(401, 403, 404, 409),
 )  # fmt: skip
-def rebuild(name: str, _: AdminDep, runtime: RuntimeDep) -> Any:
+def rebuild(name: str, _: Annotated[Principal, require("system:admin")], runtime: RuntimeDep) -> Any:
     read_side = runtime.read_side
     if name not in read_side.projections:
         raise NotFound(f"no projection named {name!r}; known: {', '.join(read_side.projections)}")

@@ -2,37 +2,46 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
 
 from crm_es.api.deps import PrincipalDep, RuntimeDep
 from crm_es.api.schemas.auth import Login, Me, Token
 from crm_es.api.schemas.common import problems
 from crm_es.api.security import issue_token
-from crm_es.errors import Unauthorized
+from crm_es.projections import staff
 
 router = APIRouter(tags=["auth"])
 
 
 @router.post(
     "/auth/login", response_model=Token, operation_id="auth-login", summary="Exchange credentials for a bearer token",
-    responses=problems(401, 415, 422),
+    responses=problems(401, 415, 422, 429),
 )  # fmt: skip
-def login(body: Login, runtime: RuntimeDep) -> Token:
-    user = runtime.app.authenticate(body.username, body.password)
-    if user is None:
-        raise Unauthorized("unknown username, wrong password, or the account is not active")
-    ttl = runtime.settings.token_ttl_seconds
+def login(body: Login, runtime: RuntimeDep, request: Request) -> Token:
+    settings = runtime.settings
+    user = runtime.app.login(
+        username=body.username,
+        password=body.password,
+        client=request.client.host if request.client else None,
+        max_failures=settings.login_max_failures,
+        lock_for=timedelta(seconds=settings.login_lock_seconds),
+    )
+    ttl = settings.token_ttl_seconds
     return Token(access_token=issue_token(user.id, runtime.secret_key, ttl), expires_in=ttl)
 
 
-@router.get("/me", response_model=Me, operation_id="auth-me", summary="The signed-in user", responses=problems(401))
-def me(principal: PrincipalDep, runtime: RuntimeDep) -> Me:
-    user = runtime.app.user(principal.user_id)
-    return Me(
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        roles=list(user.roles),
-        permissions=["*"] if "admin" in user.roles else [],
-        status=user.status,
-    )
+@router.get("/me", response_model=Me, operation_id="auth-me", summary="The signed-in user, roles, permissions", responses=problems(401))
+def me(principal: PrincipalDep, runtime: RuntimeDep) -> Any:
+    with runtime.app.recorder.datastore.get_connection() as conn, conn.cursor() as cur:  # type: ignore[attr-defined]
+        user = staff.get_user(cur, principal.user_id)
+        roles = [r for r in staff.list_roles(cur) if r["id"] in (user or {}).get("role_ids", [])]
+    assert user is not None
+    return {
+        **user,
+        "roles": [{"id": r["id"], "name": r["name"]} for r in roles],
+        "permissions": sorted(principal.access.permissions),
+        "scopes": dict(principal.access.scopes),
+    }

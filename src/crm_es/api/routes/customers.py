@@ -13,7 +13,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from crm_es.aggregates.base import METADATA_FIELDS
-from crm_es.api.deps import ContextDep, ExpectedVersionDep, LimitDep, PrincipalDep, ReaderDep, RuntimeDep
+from crm_es.api.deps import ContextDep, ExpectedVersionDep, LimitDep, ReaderDep, RuntimeDep, require
+from crm_es.api.security import Principal
 from crm_es.api.schemas.common import Text, WriteResult, problems
 from crm_es.api.schemas.customers import (
     ActivityCreate,
@@ -39,6 +40,19 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 
 WRITE_ERRORS = problems(401, 403, 404, 409, 412, 415, 422)
 
+CanRead = Annotated[Principal, require("customers:read")]
+CanWrite = Annotated[Principal, require("customers:write")]
+CanReassign = Annotated[Principal, require("customers:reassign")]
+
+
+def _visible(cur: Any, principal: Principal, customer_id: UUID) -> dict[str, Any]:
+    """The customer's row if it exists within the caller's data scope (else 404: a record
+    outside the scope does not exist for them)."""
+    row = customers.get_customer(cur, customer_id)
+    if row is None or not principal.access.sees("customers", row["owner_id"]):
+        raise NotFound(f"no customer with id {customer_id}")
+    return row
+
 
 def _written(response: Response, written: Written, location: str | None = None) -> WriteResult:
     if written.created and location:
@@ -52,7 +66,7 @@ def _written(response: Response, written: Written, location: str | None = None) 
     "", status_code=201, response_model=WriteResult, operation_id="customers-create",
     summary="Register a customer", responses=problems(401, 403, 409, 415, 422),
 )  # fmt: skip
-def create_customer(body: CustomerCreate, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
+def create_customer(body: CustomerCreate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
     written = runtime.app.register_customer(ctx=ctx, **body.model_dump(exclude_unset=True))
     return _written(response, written, f"/api/v1/customers/{written.id}")
 
@@ -62,7 +76,7 @@ def create_customer(body: CustomerCreate, ctx: ContextDep, runtime: RuntimeDep, 
     responses=problems(401, 403, 422, 503),
 )  # fmt: skip
 def list_customers(
-    _: PrincipalDep,
+    principal: CanRead,
     reader: ReaderDep,
     limit: LimitDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -80,6 +94,7 @@ def list_customers(
         page = customers.list_customers(
             cur, limit=limit, cursor=cursor, owner_id=owner_id, kind=kind, province=province,
             city=city, industry=industry, q_text=q.strip() if q and q.strip() else None,
+            owners=principal.access.owners("customers"),
         )  # fmt: skip
     return {"items": page.items, "next_cursor": page.next_cursor}
 
@@ -90,13 +105,15 @@ def list_customers(
 )  # fmt: skip
 def get_customer(
     customer_id: UUID,
-    _: PrincipalDep,
+    principal: CanRead,
     reader: ReaderDep,
     runtime: RuntimeDep,
     response: Response,
     as_of: Annotated[AwareDatetime | None, Query(description="Show the customer as it was at this moment.")] = None,
 ) -> dict[str, Any]:
     if as_of is not None:
+        if not principal.access.sees("customers", runtime.app.customer(customer_id).owner_id):
+            raise NotFound(f"no customer with id {customer_id}")
         customer = runtime.app.customer_as_of(customer_id, as_of)
         response.headers["ETag"] = f'"{customer.version}"'
         return {
@@ -106,9 +123,7 @@ def get_customer(
             "created_at": customer.created_on, "updated_at": customer.modified_on, "version": customer.version,
         }  # fmt: skip
     with reader.at("customers") as cur:
-        row = customers.get_customer(cur, customer_id)
-    if row is None:
-        raise NotFound(f"no customer with id {customer_id}")
+        row = _visible(cur, principal, customer_id)
     response.headers["ETag"] = f'"{row["version"]}"'
     return row
 
@@ -118,7 +133,7 @@ def get_customer(
     summary="Change a customer's profile or kind", responses=WRITE_ERRORS,
 )  # fmt: skip
 def update_customer(
-    customer_id: UUID, body: CustomerUpdate, ctx: ContextDep, runtime: RuntimeDep,
+    customer_id: UUID, body: CustomerUpdate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
     written = runtime.app.update_customer(
@@ -132,7 +147,7 @@ def update_customer(
     summary="Hand the customer to another owner", responses=WRITE_ERRORS,
 )  # fmt: skip
 def reassign_customer(
-    customer_id: UUID, body: CustomerReassign, ctx: ContextDep, runtime: RuntimeDep,
+    customer_id: UUID, body: CustomerReassign, _: CanReassign, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
     written = runtime.app.reassign_customer(
@@ -146,7 +161,7 @@ def reassign_customer(
     summary="Add a contact", responses=WRITE_ERRORS,
 )  # fmt: skip
 def add_contact(
-    customer_id: UUID, body: ContactCreate, ctx: ContextDep, runtime: RuntimeDep,
+    customer_id: UUID, body: ContactCreate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
     written = runtime.app.add_contact(
@@ -159,10 +174,9 @@ def add_contact(
     "/{customer_id}/contacts", response_model=ContactList, operation_id="customers-list-contacts",
     summary="List a customer's contacts", responses=problems(401, 403, 404, 422, 503),
 )  # fmt: skip
-def list_contacts(customer_id: UUID, _: PrincipalDep, reader: ReaderDep) -> dict[str, Any]:
+def list_contacts(customer_id: UUID, principal: CanRead, reader: ReaderDep) -> dict[str, Any]:
     with reader.at("customers") as cur:
-        if customers.get_customer(cur, customer_id) is None:
-            raise NotFound(f"no customer with id {customer_id}")
+        _visible(cur, principal, customer_id)
         rows = customers.list_contacts(cur, customer_id)
     return {"items": [_contact(r) for r in rows], "next_cursor": None}
 
@@ -178,7 +192,7 @@ def _contact(row: dict[str, Any]) -> dict[str, Any]:
     summary="Change a contact", responses=WRITE_ERRORS,
 )  # fmt: skip
 def update_contact(
-    customer_id: UUID, contact_id: UUID, body: ContactUpdate, ctx: ContextDep, runtime: RuntimeDep,
+    customer_id: UUID, contact_id: UUID, body: ContactUpdate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
     written = runtime.app.update_contact(
@@ -193,7 +207,7 @@ def update_contact(
     summary="Log a visit, call, email or meeting", responses=WRITE_ERRORS,
 )  # fmt: skip
 def log_activity(
-    customer_id: UUID, body: ActivityCreate, ctx: ContextDep, runtime: RuntimeDep,
+    customer_id: UUID, body: ActivityCreate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
     written = runtime.app.log_activity(
@@ -207,12 +221,11 @@ def log_activity(
     summary="A customer's activity records, newest first", responses=problems(401, 403, 404, 422, 503),
 )  # fmt: skip
 def list_activities(
-    customer_id: UUID, _: PrincipalDep, reader: ReaderDep, limit: LimitDep,
+    customer_id: UUID, principal: CanRead, reader: ReaderDep, limit: LimitDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:  # fmt: skip
     with reader.at("customers") as cur:
-        if customers.get_customer(cur, customer_id) is None:
-            raise NotFound(f"no customer with id {customer_id}")
+        _visible(cur, principal, customer_id)
         page = customers.list_activities(cur, customer_id, limit=limit, cursor=cursor)
     return {"items": page.items, "next_cursor": page.next_cursor}
 
@@ -223,10 +236,11 @@ def list_activities(
     responses={**problems(401, 403, 404, 422), 200: {"content": {"application/x-ndjson": {}}}},
 )  # fmt: skip
 def customer_history(
-    customer_id: UUID, _: PrincipalDep, runtime: RuntimeDep,
+    customer_id: UUID, principal: CanRead, runtime: RuntimeDep,
     format: Annotated[Literal["json", "jsonl"], Query(description="jsonl streams one event per line.")] = "json",  # noqa: A002
 ) -> Any:  # fmt: skip
-    runtime.app.customer(customer_id)  # 404 for an unknown customer
+    if not principal.access.sees("customers", runtime.app.customer(customer_id).owner_id):
+        raise NotFound(f"no customer with id {customer_id}")
     items = (history_item(n, e) for n, e in runtime.app.history([customer_id]))
     if format == "jsonl":
         return StreamingResponse(_jsonl(items), media_type="application/x-ndjson")

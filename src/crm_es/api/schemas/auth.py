@@ -24,10 +24,17 @@ class Token(BaseModel):
     )
 
 
+class RoleRef(BaseModel):
+    id: UUID
+    name: str
+
+
 class Me(BaseModel):
     id: UUID
     username: str
     display_name: str
-    roles: list[str]
-    permissions: list[str]
+    department_id: UUID | None
     status: str
+    roles: list[RoleRef]
+    permissions: list[str] = Field(description="Every permission the user's roles grant.")
+    scopes: dict[str, str] = Field(description="Data scope per resource: own, department, department_tree or all.")

@@ -73,6 +73,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, object]]:
         412: "If-Match names another version than the current one",
         415: "The body is not JSON",
         422: "Invalid input",
+        429: "Too many failed logins: the account is locked for a while (Retry-After)",
         503: "The read model has not reached min_position in time",
     }
     return {
