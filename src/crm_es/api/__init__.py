@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from crm_es.api import errors
 from crm_es.api.deps import get_principal
 from crm_es.api.middleware import RequestContext
-from crm_es.api.routes import admin, auth, customers, health
+from crm_es.api.routes import admin, audit, auth, customers, health, staff
 from crm_es.runtime import Runtime, running
 from crm_es.settings import Settings
 
@@ -54,6 +54,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         openapi_tags=[
             {"name": "auth", "description": "Login and the current user"},
             {"name": "customers", "description": "Customers (客户), contacts (联系人), activities (行动记录), history"},
+            {"name": "audit", "description": "Operation log (操作日志): who did what to which record, when; CSV export"},
+            {"name": "users", "description": "Staff accounts (用户): create, disable, enable, reset password, depart"},
+            {"name": "departments", "description": "Departments (部门): a tree with managers"},
+            {"name": "roles", "description": "Roles (角色): permissions and data scopes"},
             {"name": "admin", "description": "Projections: status, rebuild"},
             {"name": "health", "description": "Liveness and readiness"},
         ],
@@ -67,6 +71,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     api.include_router(auth.router)
     protected = APIRouter(dependencies=[Depends(get_principal)])
     protected.include_router(customers.router)
+    protected.include_router(staff.router)
+    protected.include_router(audit.router)
     protected.include_router(admin.router)
     api.include_router(protected)
     app.include_router(api)

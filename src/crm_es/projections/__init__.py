@@ -6,6 +6,8 @@ from crm_es.projections.base import Projection
 
 
 def all_projections() -> list[Projection]:
+    from crm_es.projections.audit import AuditProjection
     from crm_es.projections.customers import CustomersProjection
+    from crm_es.projections.staff import StaffProjection
 
-    return [CustomersProjection()]
+    return [StaffProjection(), CustomersProjection(), AuditProjection()]

@@ -1,0 +1,198 @@
+"""Users, departments and roles (系统管理). Every change is caught up into the staff model
+before answering, so it governs the very next request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from crm_es.access import PERMISSIONS
+from crm_es.api.deps import ContextDep, ExpectedVersionDep, LimitDep, ReaderDep, RuntimeDep, require
+from crm_es.api.schemas.common import Text, WriteResult, problems
+from crm_es.api.schemas.staff import (
+    DepartmentCreate,
+    DepartmentList,
+    DepartmentOut,
+    DepartmentUpdate,
+    Departure,
+    PasswordReset,
+    PermissionOut,
+    RoleCreate,
+    RoleList,
+    RoleOut,
+    RoleUpdate,
+    UserCreate,
+    UserOut,
+    UserPage,
+    UserUpdate,
+)
+from crm_es.api.security import Principal
+from crm_es.app import Written
+from crm_es.errors import NotFound
+from crm_es.projections import staff
+from crm_es.runtime import Runtime
+
+router = APIRouter()
+
+Admin = Annotated[Principal, require("users:admin")]
+WRITE_ERRORS = problems(401, 403, 404, 409, 412, 415, 422)
+READ_ERRORS = problems(401, 403, 404, 422, 503)
+
+
+def _apply(runtime: Runtime, response: Response, command: Callable[[], Written], location: str | None = None) -> WriteResult:
+    written = command()
+    runtime.staff_changed()
+    if written.created and location:
+        response.status_code = 201
+        response.headers["Location"] = location.format(id=written.id)
+    response.headers["ETag"] = f'"{written.version}"'
+    return WriteResult(**written.body())
+
+
+def _found(row: dict[str, Any] | None, what: str, record_id: UUID, response: Response) -> dict[str, Any]:
+    if row is None:
+        raise NotFound(f"no {what} with id {record_id}")
+    response.headers["ETag"] = f'"{row["version"]}"'
+    return row
+
+
+# Departments -----------------------------------------------------------------------------------
+
+
+@router.post("/departments", status_code=201, response_model=WriteResult, tags=["departments"],
+             operation_id="departments-create", summary="Create a department", responses=WRITE_ERRORS)  # fmt: skip
+def create_department(body: DepartmentCreate, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
+    return _apply(runtime, response, lambda: runtime.app.create_department(ctx=ctx, **body.model_dump()), "/api/v1/departments/{id}")
+
+
+@router.get("/departments", response_model=DepartmentList, tags=["departments"], operation_id="departments-list",
+            summary="Every department (a tree: follow parent_id)", responses=READ_ERRORS)  # fmt: skip
+def list_departments(_: Annotated[Principal, require("customers:read")], reader: ReaderDep) -> dict[str, Any]:
+    with reader.at("staff") as cur:
+        return {"items": staff.list_departments(cur), "next_cursor": None}
+
+
+@router.get("/departments/{department_id}", response_model=DepartmentOut, tags=["departments"],
+            operation_id="departments-get", summary="Read a department", responses=READ_ERRORS)  # fmt: skip
+def get_department(department_id: UUID, _: Annotated[Principal, require("customers:read")], reader: ReaderDep, response: Response) -> Any:
+    with reader.at("staff") as cur:
+        return _found(staff.get_department(cur, department_id), "department", department_id, response)
+
+
+@router.patch("/departments/{department_id}", response_model=WriteResult, tags=["departments"],
+              operation_id="departments-update", summary="Rename, move, or set the manager", responses=WRITE_ERRORS)  # fmt: skip
+def update_department(
+    department_id: UUID, body: DepartmentUpdate, _: Admin, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> WriteResult:  # fmt: skip
+    changes = body.model_dump(exclude_unset=True)
+    return _apply(runtime, response, lambda: runtime.app.change_department(
+        ctx=ctx, department_id=department_id, expected_version=expected_version, **changes))  # fmt: skip
+
+
+# Roles -----------------------------------------------------------------------------------------
+
+
+@router.get("/permissions", response_model=list[PermissionOut], tags=["roles"], operation_id="roles-permissions",
+            summary="The permission catalogue", responses=problems(401, 403))  # fmt: skip
+def permissions(_: Admin) -> list[dict[str, str]]:
+    return [{"name": name, "description": text} for name, text in PERMISSIONS.items()]
+
+
+@router.post("/roles", status_code=201, response_model=WriteResult, tags=["roles"], operation_id="roles-create",
+             summary="Create a role", responses=WRITE_ERRORS)  # fmt: skip
+def create_role(body: RoleCreate, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
+    return _apply(runtime, response, lambda: runtime.app.create_role(ctx=ctx, **body.model_dump()), "/api/v1/roles/{id}")
+
+
+@router.get("/roles", response_model=RoleList, tags=["roles"], operation_id="roles-list", summary="Every role",
+            responses=READ_ERRORS)  # fmt: skip
+def list_roles(_: Admin, reader: ReaderDep) -> dict[str, Any]:
+    with reader.at("staff") as cur:
+        return {"items": staff.list_roles(cur), "next_cursor": None}
+
+
+@router.get("/roles/{role_id}", response_model=RoleOut, tags=["roles"], operation_id="roles-get",
+            summary="Read a role", responses=READ_ERRORS)  # fmt: skip
+def get_role(role_id: UUID, _: Admin, reader: ReaderDep, response: Response) -> Any:
+    with reader.at("staff") as cur:
+        return _found(staff.get_role(cur, role_id), "role", role_id, response)
+
+
+@router.patch("/roles/{role_id}", response_model=WriteResult, tags=["roles"], operation_id="roles-update",
+              summary="Change a role's permissions or data scope", responses=WRITE_ERRORS)  # fmt: skip
+def update_role(
+    role_id: UUID, body: RoleUpdate, _: Admin, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> WriteResult:  # fmt: skip
+    changes = body.model_dump(exclude_unset=True)
+    return _apply(runtime, response, lambda: runtime.app.change_role(
+        ctx=ctx, role_id=role_id, expected_version=expected_version, **changes))  # fmt: skip
+
+
+# Users -----------------------------------------------------------------------------------------
+
+
+@router.post("/users", status_code=201, response_model=WriteResult, tags=["users"], operation_id="users-create",
+             summary="Create a user", responses=WRITE_ERRORS)  # fmt: skip
+def create_user(body: UserCreate, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
+    return _apply(runtime, response, lambda: runtime.app.register_user(ctx=ctx, **body.model_dump()), "/api/v1/users/{id}")
+
+
+@router.get("/users", response_model=UserPage, tags=["users"], operation_id="users-list",
+            summary="The staff directory", responses=READ_ERRORS)  # fmt: skip
+def list_users(
+    _: Annotated[Principal, require("customers:read")], reader: ReaderDep, limit: LimitDep,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    department_id: UUID | None = None,
+    status: Literal["active", "disabled", "departed"] | None = None,
+    q: Annotated[Text | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:  # fmt: skip
+    with reader.at("staff") as cur:
+        page = staff.list_users(cur, limit=limit, cursor=cursor, department_id=department_id, status=status, q_text=q)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/users/{user_id}", response_model=UserOut, tags=["users"], operation_id="users-get",
+            summary="Read a user", responses=READ_ERRORS)  # fmt: skip
+def get_user(user_id: UUID, _: Annotated[Principal, require("customers:read")], reader: ReaderDep, response: Response) -> Any:
+    with reader.at("staff") as cur:
+        return _found(staff.get_user(cur, user_id), "user", user_id, response)
+
+
+@router.patch("/users/{user_id}", response_model=WriteResult, tags=["users"], operation_id="users-update",
+              summary="Rename, move to a department, assign roles", responses=WRITE_ERRORS)  # fmt: skip
+def update_user(
+    user_id: UUID, body: UserUpdate, _: Admin, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> WriteResult:  # fmt: skip
+    changes = body.model_dump(exclude_unset=True)
+    return _apply(runtime, response, lambda: runtime.app.change_user(
+        ctx=ctx, user_id=user_id, expected_version=expected_version, **changes))  # fmt: skip
+
+
+@router.post("/users/{user_id}/disable", response_model=WriteResult, tags=["users"], operation_id="users-disable",
+             summary="Stop a user signing in (their tokens stop at once)", responses=WRITE_ERRORS)  # fmt: skip
+def disable_user(user_id: UUID, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
+    return _apply(runtime, response, lambda: runtime.app.disable_user(ctx=ctx, user_id=user_id))
+
+
+@router.post("/users/{user_id}/enable", response_model=WriteResult, tags=["users"], operation_id="users-enable",
+             summary="Let a disabled user sign in again", responses=WRITE_ERRORS)  # fmt: skip
+def enable_user(user_id: UUID, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
+    return _apply(runtime, response, lambda: runtime.app.enable_user(ctx=ctx, user_id=user_id))
+
+
+@router.post("/users/{user_id}/reset-password", response_model=WriteResult, tags=["users"],
+             operation_id="users-reset-password", summary="Set a new password", responses=WRITE_ERRORS)  # fmt: skip
+def reset_password(user_id: UUID, body: PasswordReset, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
+    return _apply(runtime, response, lambda: runtime.app.reset_password(ctx=ctx, user_id=user_id, password=body.password))
+
+
+@router.post("/users/{user_id}/depart", response_model=WriteResult, tags=["users"], operation_id="users-depart",
+             summary="The user leaves: sign-in stops at once", responses=WRITE_ERRORS)  # fmt: skip
+def depart_user(user_id: UUID, body: Departure, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
+    return _apply(runtime, response, lambda: runtime.app.depart_user(ctx=ctx, user_id=user_id, successor_id=body.successor_id))
