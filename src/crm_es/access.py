@@ -58,7 +58,7 @@ DEFAULT_ROLES: tuple[RoleTemplate, ...] = (
         "sales_manager",
         "销售经理: the team's customers, pipeline, orders and reports",
         ("customers:read", "customers:write", "customers:reassign", "opportunities:read", "opportunities:write",
-         "orders:read", "orders:write", "tickets:read", "reports:read", "audit:read"),
+         "orders:read", "orders:write", "tickets:read", "reports:read"),
         "department_tree",
     ),  # fmt: skip
     RoleTemplate(
