@@ -61,6 +61,7 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     with _runtime(settings) as runtime:
         try:
             user, outcome = runtime.app.ensure_admin(username=args.username, password=password)
+            runtime.staff_changed()
         except DomainError as error:
             print(f"crm-es: {error.detail}", file=sys.stderr)
             return 2
