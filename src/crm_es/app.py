@@ -31,6 +31,7 @@ from crm_es.aggregates.base import CrmAggregate, recording
 from crm_es.aggregates.customer import Customer
 from crm_es.access import DEFAULT_ROLES, Access
 from crm_es.aggregates.department import Department
+from crm_es.aggregates.reference import LISTS, ReferenceList
 from crm_es.aggregates.role import Role
 from crm_es.aggregates.user import LoginRecord, User, Username, check_display_name, check_password, check_username
 from crm_es.errors import (
@@ -262,6 +263,7 @@ class CRM(Application):
             self._check_owner_in_scope(ctx, owner)
 
         def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
+            self.check_customer_references(profile)
             customer = Customer.register(name=name, kind=kind, owner_id=owner, **profile)
             aggs.append(customer)
             return customer.id, customer.version, True
@@ -272,6 +274,7 @@ class CRM(Application):
         def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
             customer = aggs[0]
             assert isinstance(customer, Customer)
+            self.check_customer_references(changes, current=customer.profile)
             customer.update_profile(**changes)
             return customer.id, customer.version, False
 
@@ -633,3 +636,156 @@ class CRM(Application):
                 role.change_scope(data_scope=data_scope, scopes=scopes)
 
         return self._mutate(ctx, Role, role_id, "role", change, expected_version)
+
+    # Reference data (基础信息) -----------------------------------------------------------------
+    # The lists that fields are picked from (aggregates/reference.py). Validation reads the list
+    # aggregate through the repository, whose cache is fast-forwarded to the list's last event,
+    # so an administrator's change governs the very next command, in every process.
+
+    _CUSTOMER_REFERENCES = (("industry", "industries"), ("source", "sources"), ("level", "customer_levels"))
+    _CHINA = frozenset({"中国", "中华人民共和国", "china", "cn", "prc"})
+    """Country values under which province and city are checked against the regions list."""
+
+    def ensure_reference_data(self) -> int:
+        """Create the reference lists that do not exist yet, and add default items an existing
+        list lacks (defaults introduced by a later version; retired items are never revived).
+        Returns how many events were written."""
+        written = 0
+        with recording("process:bootstrap"):
+            for spec in LISTS.values():
+                try:
+                    aggregate = self.repository.get(ReferenceList.create_id(spec.key))
+                    assert isinstance(aggregate, ReferenceList)
+                    aggregate.add_missing_defaults(spec)
+                except AggregateNotFoundError:
+                    aggregate = ReferenceList.create(spec)
+                pending = len(aggregate.pending_events)
+                if not pending:
+                    continue
+                try:
+                    self.save(aggregate)
+                    written += pending
+                except IntegrityError:
+                    pass  # another process wrote it at the same moment
+        return written
+
+    def reference_list(self, list_key: str) -> ReferenceList:
+        """The list as it is now: the cached instance, for reading only (never change it)."""
+        if list_key not in LISTS:
+            raise NotFound(f"no reference list {list_key!r}; the lists are {', '.join(LISTS)}")
+        try:
+            aggregate = self.repository.get(ReferenceList.create_id(list_key), deepcopy_from_cache=False)
+        except AggregateNotFoundError:
+            raise Conflict(f"the reference list {list_key} is not set up yet") from None
+        assert isinstance(aggregate, ReferenceList)
+        return aggregate
+
+    def _change_reference(
+        self, ctx: Context, list_key: str, change: Callable[[ReferenceList], None], expected_version: int | None
+    ) -> Written:
+        self.reference_list(list_key)  # 404 for an unknown list
+        return self._mutate(
+            ctx, ReferenceList, ReferenceList.create_id(list_key), "reference list", change, expected_version
+        )
+
+    def add_reference_item(
+        self, *, ctx: Context, list_key: str, key: str, label: str | None = None, parent_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Written:  # fmt: skip
+        """Add an item (with ``parent_key``: a city under that province of the regions list)."""
+        return self._change_reference(ctx, list_key, lambda r: r.add_item(key, label, parent_key), expected_version)
+
+    def relabel_reference_item(
+        self, *, ctx: Context, list_key: str, key: str, label: str, parent_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Written:  # fmt: skip
+        return self._change_reference(ctx, list_key, lambda r: r.relabel_item(key, label, parent_key), expected_version)
+
+    def retire_reference_item(
+        self, *, ctx: Context, list_key: str, key: str, parent_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Written:  # fmt: skip
+        return self._change_reference(ctx, list_key, lambda r: r.retire_item(key, parent_key), expected_version)
+
+    def reinstate_reference_item(
+        self, *, ctx: Context, list_key: str, key: str, parent_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Written:  # fmt: skip
+        return self._change_reference(ctx, list_key, lambda r: r.reinstate_item(key, parent_key), expected_version)
+
+    @staticmethod
+    def _reference_value(field_name: str, value: Any) -> str | None:
+        """The value as records store it (trimmed; a number as its digits), None for "not set"."""
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise InvalidInput.on(field_name, "must be a string")
+        return value.strip() or None
+
+    @staticmethod
+    def _known(items: Any, more: str = "") -> str:
+        """A short list of accepted values for an error message."""
+        shown = [i.key if i.label == i.key else f"{i.key} ({i.label})" for i in items]
+        text = ", ".join(shown[:20])
+        if len(shown) > 20:
+            text += f", … ({len(shown) - 20} more{more})"
+        return text or "none"
+
+    def check_reference(self, ctx: Context | None, field: str, list_key: str, value: Any, *, previous: Any = None) -> None:
+        """Refuse ``value`` for ``field`` unless it is an active key of the list. ``previous`` is
+        the record's current value: keeping it is fine even if it was retired since. ``ctx`` is
+        the caller's (None for processes); reference data is the same for everyone."""
+        value = self._reference_value(field, value)
+        if value is None or value == self._reference_value(field, previous):
+            return
+        reference = self.reference_list(list_key)
+        if reference.is_active(value):
+            return
+        known = self._known(reference.active(), f"; GET /api/v1/reference/{list_key}")
+        state = "is retired and no longer accepted" if reference.find(value) is not None else "is not a known value"
+        raise InvalidInput.on(field, f"{value!r} {state}; known values: {known}")
+
+    def check_customer_references(self, values: dict[str, Any], current: dict[str, Any] | None = None) -> None:
+        """Check a customer's industry, source, level, province and city against the reference
+        lists: the fields given in ``values``, on top of the ``current`` profile (an update).
+        Province and city are checked when the country is not set or is China; a city must
+        belong to the province when both are known, a city alone must be a city of some
+        province. Values the record already has are kept even if they were retired since."""
+        before = current or {}
+        for field, list_key in self._CUSTOMER_REFERENCES:
+            if field in values:
+                self.check_reference(None, field, list_key, values[field], previous=before.get(field))
+        if not {"country", "province", "city"} & values.keys():
+            return
+
+        def effective(field: str) -> str | None:
+            return self._reference_value(field, values[field] if field in values else before.get(field))
+
+        country, province, city = effective("country"), effective("province"), effective("city")
+        if country is not None and country.lower() not in self._CHINA:
+            return
+        was_abroad = before.get("country") is not None and str(before["country"]).lower() not in self._CHINA
+        new_province = province is not None and (was_abroad or province != before.get("province"))
+        new_city = city is not None and (was_abroad or city != before.get("city"))
+        if not (new_province or new_city):
+            return
+        regions = self.reference_list("regions")
+        more = "; GET /api/v1/reference/regions"
+        retired = "is retired and no longer accepted"
+        if province is not None and new_province and not regions.is_active(province):
+            state = retired if regions.find(province) is not None else "is not a known province"
+            raise InvalidInput.on("province", f"{province!r} {state}; known values: {self._known(regions.active(), more)}")
+        if city is None:
+            return
+        if province is not None and regions.find(province) is not None:
+            cities = self._known(regions.active(province), more)
+            if regions.find(city, province) is None:
+                raise InvalidInput.on("city", f"{city!r} is not a city of {province}; its cities: {cities}")
+            if new_city and not regions.is_active(city, province):
+                raise InvalidInput.on("city", f"{city!r} (or its province) {retired}; its cities: {cities}")
+        elif new_city and not any(regions.is_active(city, p) for p in regions.provinces_of(city)):
+            state = f"(or its province) {retired}" if regions.provinces_of(city) else "is not a known city"
+            raise InvalidInput.on("city", f"{city!r} {state}; give the province too, or pick one of: "
+                                          f"{self._known(regions.active_cities(), more)}")  # fmt: skip

@@ -51,6 +51,7 @@ def connect(settings: Settings, database: Database, *, progress: Progress | None
     )
     read_side.ensure_schemas((lambda name: progress) if progress else None)
     app.ensure_default_roles()
+    app.ensure_reference_data()
     runtime = Runtime(settings, database, app, read_side, _secret_key(settings, database))
     runtime.staff_changed()
     return runtime

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from crm_es.api import errors
 from crm_es.api.deps import get_principal
 from crm_es.api.middleware import RequestContext
-from crm_es.api.routes import admin, audit, auth, customers, health, staff
+from crm_es.api.routes import admin, audit, auth, customers, health, reference, staff
 from crm_es.runtime import Runtime, running
 from crm_es.settings import Settings
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             {"name": "users", "description": "Staff accounts (用户): create, disable, enable, reset password, depart"},
             {"name": "departments", "description": "Departments (部门): a tree with managers"},
             {"name": "roles", "description": "Roles (角色): permissions and data scopes"},
+            {"name": "reference", "description": "Reference data (基础信息): industries, sources, levels, regions, reasons"},
             {"name": "admin", "description": "Projections: status, rebuild"},
             {"name": "health", "description": "Liveness and readiness"},
         ],
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     protected = APIRouter(dependencies=[Depends(get_principal)])
     protected.include_router(customers.router)
     protected.include_router(staff.router)
+    protected.include_router(reference.router)
     protected.include_router(audit.router)
     protected.include_router(admin.router)
     api.include_router(protected)

@@ -8,6 +8,7 @@ from crm_es.projections.base import Projection
 def all_projections() -> list[Projection]:
     from crm_es.projections.audit import AuditProjection
     from crm_es.projections.customers import CustomersProjection
+    from crm_es.projections.reference import ReferenceProjection
     from crm_es.projections.staff import StaffProjection
 
-    return [StaffProjection(), CustomersProjection(), AuditProjection()]
+    return [StaffProjection(), CustomersProjection(), AuditProjection(), ReferenceProjection()]
