@@ -145,7 +145,9 @@ class Database:
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "10",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
-            "POSTGRES_PRE_PING": "y",
+            # No ping before each use of a pooled connection: it costs a round trip per request.
+            # A connection broken by a database restart fails once (503) and is discarded.
+            "POSTGRES_PRE_PING": "n",
             "CREATE_TABLE": "y",
         }
 

@@ -6,6 +6,8 @@ import logging
 from typing import Any
 
 import orjson
+import psycopg
+from eventsourcing import persistence as es
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,7 +27,7 @@ PROBLEM_TYPES = {
     415: "unsupported-media-type",
     422: "invalid-input",
     429: "too-many-requests",
-    503: "read-model-behind",
+    503: "unavailable",
     500: "internal-error",
 }
 
@@ -84,6 +86,12 @@ async def _http(request: Request, exc: StarletteHTTPException) -> Response:
     return problem(exc.status_code, titles.get(exc.status_code, detail), detail, headers=getattr(exc, "headers", None))
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(503, "Database unavailable", "the database did not answer; retry shortly",
+                   headers={"Retry-After": "1"})  # fmt: skip
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "Internal error", "the server failed to answer this request; it has been logged")
@@ -93,4 +101,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(DomainError, _domain)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    for unavailable in (psycopg.OperationalError, psycopg.InterfaceError, es.OperationalError, es.InterfaceError):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

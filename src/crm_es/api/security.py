@@ -34,10 +34,26 @@ def issue_token(user_id: UUID, secret: str, ttl_seconds: int) -> str:
 
 
 def read_token(token: str, secret: str) -> UUID:
+    """The user a token names. Verified tokens are remembered (they are immutable), so the
+    signature is checked once per token rather than once per request; expiry is checked always."""
+    cached = _verified.get((token, secret))
+    if cached is not None:
+        user_id, expires = cached
+        if time.time() < expires:
+            return user_id
+        raise Unauthorized("the token has expired; log in again")
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
-        return UUID(claims["sub"])
+        user_id = UUID(claims["sub"])
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired; log in again") from None
-    except (jwt.InvalidTokenError, ValueError):
+    except (jwt.InvalidTokenError, ValueError, TypeError):
         raise Unauthorized("the token is not valid") from None
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(token, secret)] = (user_id, float(claims["exp"]))
+    return user_id
+
+
+_VERIFIED_MAX = 10_000
+_verified: dict[tuple[str, str], tuple[UUID, float]] = {}
