@@ -184,8 +184,9 @@ class CRM(Application):
         r = row["response"]
         return Written(UUID(r["id"]), r["version"], r["position"], created=r["created"], replayed=True)
 
-    def _save(self, ctx: Context, result: Callable[[], tuple[UUID, int, bool]], *aggregates: CrmAggregate) -> Written:
-        result_id, version, created = result()
+    def _save(self, ctx: Context, outcome: tuple[UUID, int, bool], *aggregates: CrmAggregate) -> Written:
+        """Save the aggregates' new events (with the idempotency record, if any) in one transaction."""
+        result_id, version, created = outcome
         remember = None
         if ctx.idempotency is not None:
             idem = ctx.idempotency
@@ -240,7 +241,7 @@ class CRM(Application):
             with recording(ctx.actor, ctx.correlation_id, ctx.causation_id):
                 outcome = act(aggregates)
             try:
-                return self._save(ctx, lambda: outcome, *aggregates)
+                return self._save(ctx, outcome, *aggregates)
             except IntegrityError:
                 replay = self._replay(ctx)
                 if replay is not None:
@@ -754,9 +755,9 @@ class CRM(Application):
         belong to the province when both are known, a city alone must be a city of some
         province. Values the record already has are kept even if they were retired since."""
         before = current or {}
-        for field, list_key in self._CUSTOMER_REFERENCES:
-            if field in values:
-                self.check_reference(None, field, list_key, values[field], previous=before.get(field))
+        for name, list_key in self._CUSTOMER_REFERENCES:
+            if name in values:
+                self.check_reference(None, name, list_key, values[name], previous=before.get(name))
         if not {"country", "province", "city"} & values.keys():
             return
 

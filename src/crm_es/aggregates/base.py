@@ -7,7 +7,11 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import field
 
+from typing import Any
+
 from eventsourcing.domain import Aggregate
+
+from crm_es.errors import InvalidInput
 
 actor_var: ContextVar[str] = ContextVar("crm_es_actor", default="system")
 correlation_var: ContextVar[str | None] = ContextVar("crm_es_correlation", default=None)
@@ -42,6 +46,25 @@ class CrmAggregate(Aggregate):
 
     class Created(Event, Aggregate.Created):
         pass
+
+
+def check_text(field: str, value: Any, max_len: int, *, required: bool = False) -> str | None:
+    """``value`` trimmed; None for a missing or blank optional value; 422 on the field otherwise."""
+    if value is None:
+        if required:
+            raise InvalidInput.on(field, "is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput.on(field, "must be a string")
+    value = value.strip()
+    if not value:
+        if required:
+            raise InvalidInput.on(field, "must not be blank")
+        return None
+    if len(value) > max_len:
+        raise InvalidInput.on(field, f"must be at most {max_len} characters")
+    return value
+
 
 
 METADATA_FIELDS = ("actor", "correlation_id", "causation_id")

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from crm_es.aggregates.base import CrmAggregate
+from crm_es.aggregates.base import CrmAggregate, check_text
 from crm_es.errors import Conflict, InvalidInput, NotFound
 
 EARLIEST = datetime(1900, 1, 2, tzinfo=timezone.utc)
@@ -54,23 +54,6 @@ _PHONE = re.compile(r"^\+?[\d\s\-()]+((转|ext\.?|x)\s*\d{1,6})?$", re.IGNORECAS
 _WEBSITE = re.compile(r"^(https?://)?[\w\-]+(\.[\w\-]+)+(:\d+)?(/\S*)?$", re.IGNORECASE)
 
 
-def _text(field: str, value: Any, max_len: int, *, required: bool = False) -> str | None:
-    if value is None:
-        if required:
-            raise InvalidInput.on(field, "is required")
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput.on(field, "must be a string")
-    value = value.strip()
-    if not value:
-        if required:
-            raise InvalidInput.on(field, "must not be blank")
-        return None
-    if len(value) > max_len:
-        raise InvalidInput.on(field, f"must be at most {max_len} characters")
-    return value
-
-
 def check_email(field: str, value: str | None) -> None:
     if value is not None and not _EMAIL.match(value):
         raise InvalidInput.on(field, f"{value!r} is not a well-formed email address")
@@ -107,7 +90,7 @@ def _tags(value: Any) -> tuple[str, ...]:
         raise InvalidInput.on("tags", "must be a list of strings")
     seen: dict[str, None] = {}
     for tag in value:
-        cleaned = _text("tags", tag, 30)
+        cleaned = check_text("tags", tag, 30)
         if cleaned:
             seen[cleaned] = None
     if len(seen) > 30:
@@ -120,9 +103,9 @@ def clean_profile(values: dict[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for field, value in values.items():
         if field == "name":
-            cleaned[field] = _text("name", value, 200, required=True)
+            cleaned[field] = check_text("name", value, 200, required=True)
         elif field in TEXT_FIELDS:
-            cleaned[field] = _text(field, value, TEXT_FIELDS[field])
+            cleaned[field] = check_text(field, value, TEXT_FIELDS[field])
         elif field in MONEY_FIELDS:
             cleaned[field] = _money(field, value)
         elif field == "employees":
@@ -151,9 +134,9 @@ def clean_contact(values: dict[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for field, value in values.items():
         if field == "name":
-            cleaned[field] = _text("name", value, 100, required=True)
+            cleaned[field] = check_text("name", value, 100, required=True)
         elif field in CONTACT_TEXT_FIELDS:
-            cleaned[field] = _text(field, value, CONTACT_TEXT_FIELDS[field])
+            cleaned[field] = check_text(field, value, CONTACT_TEXT_FIELDS[field])
         elif field == "birthday":
             if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
                 raise InvalidInput.on("birthday", "must be a date (YYYY-MM-DD)")
@@ -248,7 +231,7 @@ class Customer(CrmAggregate):
         self.kind = kind
 
     def reassign(self, *, owner_id: UUID, reason: str | None = None) -> None:
-        reason = _text("reason", reason, 500)
+        reason = check_text("reason", reason, 500)
         if owner_id != self.owner_id:
             self._reassigned(owner_id=owner_id, previous_owner_id=self.owner_id, reason=reason)
 
@@ -341,10 +324,10 @@ class Customer(CrmAggregate):
             activity_id=activity_id,
             kind=kind,
             occurred_at=occurred_at.astimezone(timezone.utc),
-            summary=_text("summary", summary, 4000, required=True),
+            summary=check_text("summary", summary, 4000, required=True),
             contact_id=contact_id,
             opportunity_id=opportunity_id,
-            next_step=_text("next_step", next_step, 1000),
+            next_step=check_text("next_step", next_step, 1000),
         )
 
     @event("ActivityLogged")

@@ -7,16 +7,12 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from crm_es.aggregates.base import CrmAggregate
+from crm_es.aggregates.base import CrmAggregate, check_text
 from crm_es.errors import InvalidInput
 
 
 def check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput.on("name", "must not be blank")
-    if len(name.strip()) > 100:
-        raise InvalidInput.on("name", "must be at most 100 characters")
-    return name.strip()
+    return check_text("name", name, 100, required=True)  # type: ignore[return-value]
 
 
 class Department(CrmAggregate):

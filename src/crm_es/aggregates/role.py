@@ -9,7 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import event
 
 from crm_es.access import PERMISSIONS, RESOURCES, SCOPES
-from crm_es.aggregates.base import CrmAggregate
+from crm_es.aggregates.base import CrmAggregate, check_text
 from crm_es.errors import InvalidInput
 
 ROLE_NAMESPACE = uuid5(NAMESPACE_URL, "crm-es:role")
@@ -39,11 +39,7 @@ def check_scopes(scopes: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 def check_role_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput.on("name", "must not be blank")
-    if len(name.strip()) > 64:
-        raise InvalidInput.on("name", "must be at most 64 characters")
-    return name.strip()
+    return check_text("name", name, 64, required=True)  # type: ignore[return-value]
 
 
 class Role(CrmAggregate):

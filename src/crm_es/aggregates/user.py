@@ -9,7 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
-from crm_es.aggregates.base import CrmAggregate
+from crm_es.aggregates.base import CrmAggregate, check_text
 from crm_es.errors import Conflict, InvalidInput
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@]{3,64}$")
@@ -33,11 +33,7 @@ def check_password(password: Any) -> str:
 
 
 def check_display_name(display_name: Any) -> str:
-    if not isinstance(display_name, str) or not display_name.strip():
-        raise InvalidInput.on("display_name", "must not be blank")
-    if len(display_name.strip()) > 100:
-        raise InvalidInput.on("display_name", "must be at most 100 characters")
-    return display_name.strip()
+    return check_text("display_name", display_name, 100, required=True)  # type: ignore[return-value]
 
 
 class User(CrmAggregate):

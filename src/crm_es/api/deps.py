@@ -12,7 +12,7 @@ from psycopg import Cursor
 
 from crm_es.api.security import Principal, read_token
 from crm_es.app import Context, Idempotency
-from crm_es.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from crm_es.errors import Forbidden, InvalidInput, Unauthorized
 from crm_es.runtime import Runtime
 
 

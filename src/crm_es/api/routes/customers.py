@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -21,14 +20,12 @@ from crm_es.api.schemas.customers import (
     ActivityPage,
     ContactCreate,
     ContactList,
-    ContactOut,
     ContactUpdate,
     CustomerCreate,
     CustomerOut,
     CustomerPage,
     CustomerReassign,
     CustomerUpdate,
-    HistoryItem,
     HistoryPage,
     Kind,
 )
