@@ -163,8 +163,35 @@ def test_a_rebuild_fills_fresh_tables_while_the_live_ones_serve_and_takes_in_eve
         assert "上海迟到物流有限公司" in names and len(names) == 31
         assert schemas == {"read_customers"}
         assert late and set(ids)
+
+        # The live runner goes on in the swapped-in tables (its prepared statements re-plan).
+        after = app.register_customer(ctx=ctx, name="杭州换表之后有限公司", kind="customer")
+        with fresh.database.connect() as conn:
+            fresh.read_side.wait_for("customers", after.position, conn, 10)
+            assert conn.execute("SELECT count(*) FROM read_customers.customers").fetchone()[0] == 32
     finally:
         fresh.read_side.stop()
+
+
+def test_a_failing_projection_does_not_hold_up_the_others(fresh: Runtime) -> None:
+    app = fresh.app
+    admin, _ = app.ensure_admin(username="admin", password="admin-password-1")
+    ctx = Context(actor=str(admin.id), user_id=admin.id)
+    faulty = Faulty()
+    faulty.name = "faulty"  # type: ignore[misc]
+    read_side = ReadSide(fresh.database, app.decode, app.events_table, [faulty, CustomersProjection()], batch_size=50)
+    read_side.ensure_schemas()
+    read_side.start()
+    try:
+        customer = app.register_customer(ctx=ctx, name="宁波隔离测试有限公司", kind="customer")
+        app.update_customer(ctx=ctx, customer_id=customer.id, notes="boom")
+        last = app.update_customer(ctx=ctx, customer_id=customer.id, city="宁波市")
+        with fresh.database.connect() as conn:
+            assert read_side.wait_for("customers", last.position, conn, 10) >= last.position
+        assert _wait(lambda: read_side.status("faulty").status == "error")
+        assert read_side.status("customers").status == "running"
+    finally:
+        read_side.stop()
 
 
 def _wait(condition: Any, timeout: float = 10.0) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,8 @@ class ReadSide:
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
         self._stopping = threading.Event()
-        self._wakes = {name: threading.Event() for name in self.projections}
+        self._wake = threading.Event()
+        self._healthy: set[str] = set()
         self._threads: dict[str, threading.Thread] = {}
         self._local_status: dict[str, tuple[str, str | None, int | None]] = {}
         self._advanced = threading.Condition()
@@ -124,93 +125,110 @@ class ReadSide:
         return conn.cursor(row_factory=tuple_row).execute(self._sql_head).fetchone()[0]
 
     def _apply_batch(
-        self, conn: psycopg.Connection[Any], projection: Projection, schema: str, *, lock: bool
-    ) -> tuple[int, int]:
-        """Apply the next batch to ``schema`` in one transaction. Returns (position, head).
-        When a handler fails, the events before the failing one are applied and committed,
-        so the projection stops exactly at that event."""
-        try:
-            return self._apply_batch_upto(conn, projection, schema, lock=lock)
-        except ProjectionFailed as failure:
-            self._apply_batch_upto(conn, projection, schema, lock=lock, stop=failure.position - 1)
-            raise
+        self, conn: psycopg.Connection[Any], targets: Sequence[tuple[Projection, str]], *, lock: bool
+    ) -> tuple[int, int, list[ProjectionFailed]]:
+        """Apply the next batch of events to every target (a projection and the schema it
+        writes) in one transaction, each event decoded once. Returns (position, head, failures).
 
-    def _apply_batch_upto(
-        self, conn: psycopg.Connection[Any], projection: Projection, schema: str, *, lock: bool,
-        stop: int | None = None,
-    ) -> tuple[int, int]:  # fmt: skip
+        A target whose handler fails keeps the events before the failing one and stops there
+        (its failure is returned); the other targets go on. Each target's events are sent in
+        pipeline mode, so a batch costs few round trips."""
+        failures: list[ProjectionFailed] = []
         with conn.transaction():
             cur = conn.cursor()
             if lock:
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm-es:apply:{projection.name}",))
-            position = cur.execute(q(schema, "SELECT position FROM {s}._tracking")).fetchone()[0]
+                keys = sorted(f"crm-es:apply:{projection.name}" for projection, _ in targets)
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(%s::text[]) AS k", (keys,))
+            positions = [cur.execute(q(schema, "SELECT position FROM {s}._tracking")).fetchone()[0] for _, schema in targets]
             head = cur.execute(self._sql_head).fetchone()[0]
-            if stop is not None:
-                head = min(head, stop)
-            if head <= position:
-                return position, head
-            if projection.all_topics:
-                rows = cur.execute(self._sql_batch_all, (position, head, self.batch_size)).fetchall()
+            low = min(positions)
+            if head <= low:
+                return low, head, failures
+            if any(projection.all_topics for projection, _ in targets):
+                rows = cur.execute(self._sql_batch_all, (low, head, self.batch_size)).fetchall()
             else:
-                rows = cur.execute(
-                    self._sql_batch, (position, head, list(projection.topics), self.batch_size)
-                ).fetchall()
-            for notification_id, originator_id, originator_version, topic, state in rows:
-                notification = Notification(
-                    id=notification_id,
-                    originator_id=originator_id,
-                    originator_version=originator_version,
-                    topic=topic,
-                    state=bytes(state),
-                )
-                try:
-                    projection.apply(self.decode(notification), cur, schema, notification_id)
-                except Exception as error:
-                    raise ProjectionFailed(projection.name, notification, error) from error
+                topics = sorted({t for projection, _ in targets for t in projection.topics})
+                rows = cur.execute(self._sql_batch, (low, head, topics, self.batch_size)).fetchall()
             # A short batch read everything up to head (events of other topics included).
-            new_position = head if len(rows) < self.batch_size else rows[-1][0]
-            cur.execute(q(schema, "UPDATE {s}._tracking SET position = %s"), (new_position,))
-            self._before_commit(projection.name)
-        return new_position, head
+            end = head if len(rows) < self.batch_size else rows[-1][0]
+            notifications = [
+                Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(st))
+                for i, o, v, t, st in rows
+            ]
+            events = _Decoded(self.decode)
+            for (projection, schema), position in zip(targets, positions, strict=True):
+                if position >= end:
+                    continue
+                wanted = set(projection.topics)
+                mine = [n for n in notifications if n.id > position and (projection.all_topics or n.topic in wanted)]
+                reached = end
+                try:
+                    with conn.transaction(), conn.pipeline():
+                        for n in mine:
+                            projection.apply(events[n], cur, schema, n.id)
+                except Exception:  # noqa: BLE001 - pinpointed and reported below
+                    failure = self._pinpoint(conn, cur, projection, schema, mine, events)
+                    if failure is not None:
+                        failures.append(failure)
+                        reached = failure.position - 1
+                cur.execute(q(schema, "UPDATE {s}._tracking SET position = %s"), (reached,))
+            self._before_commit(",".join(projection.name for projection, _ in targets))
+        return end, head, failures
+
+    @staticmethod
+    def _pinpoint(
+        conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], projection: Projection, schema: str,
+        notifications: list[Notification], events: _Decoded,
+    ) -> ProjectionFailed | None:  # fmt: skip
+        """After a failed pipelined run (rolled back), apply the events one at a time to find
+        the one that fails; those before it stay applied."""
+        for n in notifications:
+            try:
+                with conn.transaction():
+                    projection.apply(events[n], cur, schema, n.id)
+            except Exception as error:  # noqa: BLE001 - this is the failure to report
+                return ProjectionFailed(projection.name, n, error)
+        return None
 
     def _before_commit(self, name: str) -> None:
         """Seam for crash tests: runs after a batch is applied, before it commits."""
 
     def catch_up(self, name: str, conn: psycopg.Connection[Any] | None = None) -> int:
         """Apply every pending event to the live schema now (CLI, tests). Returns the position."""
-        projection = self.projections[name]
+        targets = [(self.projections[name], live_schema(name))]
         with self._connection(conn) as c:
             while True:
-                position, head = self._apply_batch(c, projection, live_schema(name), lock=True)
+                position, head, failures = self._apply_batch(c, targets, lock=True)
                 self._notify_advanced()
+                if failures:
+                    self._set_status(name, "error", failures[0].detail, failures[0].position)
+                    raise failures[0]
                 if position >= head:
                     return position
 
     def _connection(self, conn: psycopg.Connection[Any] | None) -> Any:
         if conn is not None:
             return _Borrowed(conn)
-        return self.database.connect(autocommit=True, prepare_threshold=None)
+        return self.database.connect(autocommit=True)
 
     # Live runners ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Run the projections live: one listener for new events, one runner that applies
+        each batch to every healthy projection in one transaction."""
         self._stopping.clear()
-        listener = threading.Thread(target=self._listen, name="crm-es-listen", daemon=True)
-        listener.start()
-        self._threads["_listen"] = listener
+        self._healthy = set(self.projections)
         for name in self.projections:
-            self._start_runner(name)
-
-    def _start_runner(self, name: str) -> None:
-        thread = threading.Thread(target=self._run, args=(name,), name=f"crm-es-{name}", daemon=True)
-        self._threads[name] = thread
-        self._wakes[name].set()
-        thread.start()
+            self._set_status(name, "running")
+        for target in (self._listen, self._run):
+            thread = threading.Thread(target=target, name=f"crm-es{target.__name__}", daemon=True)
+            self._threads[target.__name__] = thread
+            thread.start()
+        self._wake.set()
 
     def stop(self) -> None:
         self._stopping.set()
-        for wake in self._wakes.values():
-            wake.set()
+        self._wake.set()
         for thread in self._threads.values():
             thread.join(timeout=10)
         self._threads.clear()
@@ -224,43 +242,37 @@ class ReadSide:
             try:
                 with self.database.connect(autocommit=True) as conn:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                    self._wake_all()  # events may have arrived while we were not listening
+                    self._wake.set()  # events may have arrived while we were not listening
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self._wake_all()
+                            self._wake.set()
             except psycopg.Error as error:
                 if self._stopping.is_set():
                     return
                 log.warning("listen connection lost (%s); reconnecting", error)
                 self._stopping.wait(1.0)
 
-    def _wake_all(self) -> None:
-        for wake in self._wakes.values():
-            wake.set()
-
-    def _run(self, name: str) -> None:
-        projection = self.projections[name]
-        wake = self._wakes[name]
-        self._set_status(name, "running")
+    def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                with self.database.connect(autocommit=True, prepare_threshold=None) as conn:
+                with self.database.connect(autocommit=True) as conn:
                     while not self._stopping.is_set():
-                        wake.clear()
-                        while True:
-                            position, head = self._apply_batch(conn, projection, live_schema(name), lock=True)
+                        self._wake.clear()
+                        while self._healthy and not self._stopping.is_set():
+                            targets = [(self.projections[n], live_schema(n)) for n in self.projections if n in self._healthy]
+                            position, head, failures = self._apply_batch(conn, targets, lock=True)
                             self._notify_advanced()
-                            if position >= head or self._stopping.is_set():
+                            for failure in failures:
+                                log.error("%s", failure)
+                                self._healthy.discard(failure.name)
+                                self._set_status(failure.name, "error", failure.detail, failure.position)
+                            if position >= head and not failures:
                                 break
-                        wake.wait(timeout=30.0)
-            except ProjectionFailed as failure:
-                log.error("%s", failure)
-                self._set_status(name, "error", failure.detail, failure.position)
-                return
+                        self._wake.wait(timeout=30.0)
             except psycopg.Error as error:
                 if self._stopping.is_set():
                     return
-                log.warning("projection %s lost its connection (%s); retrying", name, error)
+                log.warning("projection runner lost its connection (%s); retrying", error)
                 self._stopping.wait(1.0)
 
     def _notify_advanced(self) -> None:
@@ -351,7 +363,8 @@ class ReadSide:
             raise NotFound(f"no projection named {name!r}")
         projection = self.projections[name]
         live, fresh = live_schema(name), next_schema(name)
-        with self.database.connect(autocommit=True, prepare_threshold=None) as conn:
+        targets = [(projection, fresh)]
+        with self.database.connect(autocommit=True) as conn:
             if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"crm-es:rebuild:{name}",)).fetchone()[0]:
                 raise Conflict(f"a rebuild of {name} is already running")
             try:
@@ -360,7 +373,7 @@ class ReadSide:
                     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(fresh)))
                     projection.create_tables(conn.cursor(), fresh)
                 while True:
-                    position, head = self._apply_batch(conn, projection, fresh, lock=False)
+                    position, head = self._rebuild_batch(conn, targets)
                     if progress:
                         progress(position, head)
                     if position >= head:
@@ -369,7 +382,7 @@ class ReadSide:
                     # Hold off the live runners, apply what arrived meanwhile, swap.
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm-es:apply:{name}",))
                     while True:
-                        position, head = self._apply_batch(conn, projection, fresh, lock=False)
+                        position, head = self._rebuild_batch(conn, targets)
                         if position >= head:
                             break
                     old = f"{live}__old"
@@ -386,12 +399,33 @@ class ReadSide:
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"crm-es:rebuild:{name}",))
         self._notify_advanced()
-        thread = self._threads.get(name)
-        if thread is not None and not thread.is_alive() and not self._stopping.is_set():
-            self._start_runner(name)  # it had stopped on an error; the rebuild cleared it
+        if "_run" in self._threads and not self._stopping.is_set():
+            self._healthy.add(name)  # a projection stopped on an error runs again
+            self._set_status(name, "running")
+            self._wake.set()
         else:
-            self._set_status(name, "running" if thread is not None else "idle")
+            self._set_status(name, "idle")
         return position
+
+    def _rebuild_batch(self, conn: psycopg.Connection[Any], targets: list[tuple[Projection, str]]) -> tuple[int, int]:
+        position, head, failures = self._apply_batch(conn, targets, lock=False)
+        if failures:
+            raise failures[0]
+        return position, head
+
+
+class _Decoded:
+    """Domain events of a batch, each decoded once, only when a projection asks for it."""
+
+    def __init__(self, decode: Callable[[Notification], Any]):
+        self.decode = decode
+        self.events: dict[int, Any] = {}
+
+    def __getitem__(self, notification: Notification) -> Any:
+        event = self.events.get(notification.id)
+        if event is None:
+            event = self.events[notification.id] = self.decode(notification)
+        return event
 
 
 class _Borrowed:
