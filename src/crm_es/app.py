@@ -144,6 +144,7 @@ class CRM(Application):
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
         self._locks = StripedLocks()
+        self._reference_cache: dict[UUID, ReferenceList] = {}
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
@@ -681,6 +682,28 @@ class CRM(Application):
         assert isinstance(aggregate, ReferenceList)
         return aggregate
 
+    def _reference_lists(self, keys: set[str]) -> dict[str, ReferenceList]:
+        """Several lists as they are now, in one query: the versions of all of them are read at
+        once, and a list is loaded again only when its version moved (lists are read-only here)."""
+        ids = {ReferenceList.create_id(key): key for key in keys}
+        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            versions = {
+                row["originator_id"]: row["version"]
+                for row in conn.execute(
+                    f'SELECT originator_id, max(originator_version) AS version FROM "{self.events_table}" '
+                    "WHERE originator_id = ANY(%s) GROUP BY originator_id",
+                    (list(ids),),
+                )
+            }
+        lists = {}
+        for list_id, key in ids.items():
+            cached = self._reference_cache.get(list_id)
+            if cached is None or cached.version != versions.get(list_id):
+                cached = self.reference_list(key)
+                self._reference_cache[list_id] = cached
+            lists[key] = cached
+        return lists
+
     def _change_reference(
         self, ctx: Context, list_key: str, change: Callable[[ReferenceList], None], expected_version: int | None
     ) -> Written:
@@ -734,14 +757,17 @@ class CRM(Application):
             text += f", … ({len(shown) - 20} more{more})"
         return text or "none"
 
-    def check_reference(self, ctx: Context | None, field: str, list_key: str, value: Any, *, previous: Any = None) -> None:
+    def check_reference(
+        self, ctx: Context | None, field: str, list_key: str, value: Any, *, previous: Any = None,
+        reference: ReferenceList | None = None,
+    ) -> None:  # fmt: skip
         """Refuse ``value`` for ``field`` unless it is an active key of the list. ``previous`` is
         the record's current value: keeping it is fine even if it was retired since. ``ctx`` is
         the caller's (None for processes); reference data is the same for everyone."""
         value = self._reference_value(field, value)
         if value is None or value == self._reference_value(field, previous):
             return
-        reference = self.reference_list(list_key)
+        reference = reference or self.reference_list(list_key)
         if reference.is_active(value):
             return
         known = self._known(reference.active(), f"; GET /api/v1/reference/{list_key}")
@@ -755,10 +781,18 @@ class CRM(Application):
         belong to the province when both are known, a city alone must be a city of some
         province. Values the record already has are kept even if they were retired since."""
         before = current or {}
+        needed = {list_key for name, list_key in self._CUSTOMER_REFERENCES if values.get(name) is not None}
+        if {"country", "province", "city"} & values.keys():
+            needed.add("regions")
+        if not needed:
+            return
+        lists = self._reference_lists(needed)
         for name, list_key in self._CUSTOMER_REFERENCES:
             if name in values:
-                self.check_reference(None, name, list_key, values[name], previous=before.get(name))
-        if not {"country", "province", "city"} & values.keys():
+                self.check_reference(
+                    None, name, list_key, values[name], previous=before.get(name), reference=lists.get(list_key)
+                )
+        if "regions" not in needed:
             return
 
         def effective(field: str) -> str | None:
@@ -772,7 +806,7 @@ class CRM(Application):
         new_city = city is not None and (was_abroad or city != before.get("city"))
         if not (new_province or new_city):
             return
-        regions = self.reference_list("regions")
+        regions = lists["regions"]
         more = "; GET /api/v1/reference/regions"
         retired = "is retired and no longer accepted"
         if province is not None and new_province and not regions.is_active(province):
