@@ -502,7 +502,7 @@ class CRM(Application):
                 record = self.repository.get(record_id)
             except AggregateNotFoundError:
                 with recording(f"login:{name}"):
-                    record = LoginRecord(name)
+                    record = LoginRecord(name or "-")
             now = datetime.now(timezone.utc)
             locked = record.locked_at(now)
             if locked is not None:
@@ -524,12 +524,19 @@ class CRM(Application):
                     if not user.is_active:
                         reason = f"account {user.status}"
             actor = str(user.id) if user is not None else f"login:{name}"
-            with recording(actor):
-                if reason is None:
-                    record.succeeded(user_id=user.id, client=client)  # type: ignore[union-attr]
-                else:
-                    record.fail(reason=reason, client=client, now=now, max_failures=max_failures, lock_for=lock_for)
-            self.save(record)
+            for _attempt in range(5):
+                with recording(actor):
+                    if reason is None:
+                        record.succeeded(user_id=user.id, client=client)  # type: ignore[union-attr]
+                    else:
+                        record.fail(reason=reason, client=client, now=now, max_failures=max_failures, lock_for=lock_for)
+                try:
+                    self.save(record)
+                    break
+                except IntegrityError:
+                    # Another process recorded an attempt of this username at the same moment:
+                    # record this one on top of it.
+                    record = self.repository.get(record_id)
         if reason is not None:
             raise Unauthorized("unknown username, wrong password, or the account is not active")
         return user  # type: ignore[return-value]

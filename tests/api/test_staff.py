@@ -94,3 +94,11 @@ def test_an_administrator_cannot_lock_themselves_out(api: Api) -> None:
     me = api.get("/me").json()
     assert api.post(f"/users/{me['id']}/disable").status_code == 409
     assert api.patch(f"/users/{me['id']}", json={"role_ids": []}).status_code == 409
+
+
+def test_odd_logins_and_paths_are_problems_not_errors(api: Api) -> None:
+    assert api.client.post("/api/v1/auth/login", json={"username": "", "password": "x"}).status_code == 422
+    for _ in range(2):
+        assert api.client.post("/api/v1/auth/login", json={"username": "-", "password": "x"}).status_code == 401
+    response = api.post("/reference/%F0%93%8B%B3%C2%BF0/items", json={"key": "x", "label": None})
+    assert response.status_code == 404, response.text

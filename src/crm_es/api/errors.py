@@ -92,6 +92,12 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
                    headers={"Retry-After": "1"})  # fmt: skip
 
 
+async def _collision(request: Request, exc: Exception) -> Response:
+    # Commands retry or translate their collisions; this is the net under anything that does not.
+    log.warning("unhandled write collision on %s %s: %s", request.method, request.url.path, exc)
+    return problem(409, "Concurrent modification", "the record was changed by someone else meanwhile; try again")
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "Internal error", "the server failed to answer this request; it has been logged")
@@ -103,4 +109,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     for unavailable in (psycopg.OperationalError, psycopg.InterfaceError, es.OperationalError, es.InterfaceError):
         app.add_exception_handler(unavailable, _database_unavailable)
+    app.add_exception_handler(es.IntegrityError, _collision)
     app.add_exception_handler(Exception, _unexpected)

@@ -4,6 +4,8 @@ the list itself) and the very next listing (the read model is caught up before a
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -59,9 +61,10 @@ def add_item(
     list_key: str, body: ReferenceItemCreate, _: Admin, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
-    response.headers["Location"] = f"/api/v1/reference/{list_key}"
-    return _apply(runtime, response, lambda: runtime.app.add_reference_item(
+    written = _apply(runtime, response, lambda: runtime.app.add_reference_item(
         ctx=ctx, list_key=list_key, expected_version=expected_version, **body.model_dump()))  # fmt: skip
+    response.headers["Location"] = f"/api/v1/reference/{quote(list_key)}"
+    return written
 
 
 @router.patch("/{list_key}/items/{key}", response_model=WriteResult, operation_id="reference-relabel-item",

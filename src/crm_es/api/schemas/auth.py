@@ -10,8 +10,8 @@ from crm_es.api.schemas.common import Strict, Text
 
 
 class Login(Strict):
-    username: Text = Field(max_length=64, examples=["admin"])
-    password: str = Field(max_length=256, examples=["change-me-please"])
+    username: Text = Field(min_length=1, max_length=64, examples=["admin"])
+    password: str = Field(min_length=1, max_length=256, examples=["change-me-please"])
 
 
 class Token(BaseModel):
