@@ -638,6 +638,10 @@ class CRM(Application):
         self, *, ctx: Context, role_id: UUID, expected_version: int | None = None,
         permissions: Sequence[str] | None = None, data_scope: str | None = None, scopes: dict[str, str] | None = None,
     ) -> Written:  # fmt: skip
+        if role_id == Role.create_id("admin"):
+            # Someone must always be able to administer crm-es: the built-in role stays whole.
+            raise Conflict("the built-in admin role cannot be changed; create another role instead")
+
         def change(role: Role) -> None:
             if permissions is not None:
                 role.change_permissions(permissions)

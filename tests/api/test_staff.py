@@ -102,3 +102,10 @@ def test_odd_logins_and_paths_are_problems_not_errors(api: Api) -> None:
         assert api.client.post("/api/v1/auth/login", json={"username": "-", "password": "x"}).status_code == 401
     response = api.post("/reference/%F0%93%8B%B3%C2%BF0/items", json={"key": "x", "label": None})
     assert response.status_code == 404, response.text
+
+
+def test_the_built_in_admin_role_cannot_be_emptied(api: Api) -> None:
+    admin_role = next(r for r in api.get("/roles").json()["items"] if r["name"] == "admin")
+    response = api.patch(f"/roles/{admin_role['id']}", json={"permissions": []})
+    assert response.status_code == 409, response.text
+    assert "users:admin" in api.get("/me").json()["permissions"]
