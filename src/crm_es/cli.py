@@ -69,13 +69,14 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar(description: str) -> tuple[tqdm, Any]:
-    bar = tqdm(total=0, unit="ev", desc=description, dynamic_ncols=True)
+def _progress_bar(description: str, unit: str = "ev") -> tuple[tqdm, Any]:
+    """A progress bar and the ``progress(done, total)`` callback that moves it (tqdm limits
+    how often it redraws, so a fast operation does not flood a log)."""
+    bar = tqdm(total=0, unit=unit, desc=description, dynamic_ncols=True, mininterval=0.25)
 
-    def progress(position: int, head: int) -> None:
-        bar.total = head
-        bar.n = position
-        bar.refresh()
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
 
     return bar, progress
 
@@ -132,7 +133,8 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
             )
             for key, value in item["data"].items():
                 if value not in (None, (), [], {}):
-                    print(f"          {key}: {value}")
+                    shown = "、".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+                    print(f"          {key}: {shown}")
     return 0
 
 
@@ -140,13 +142,7 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     from crm_es.demo import seed
 
     with _runtime(settings) as runtime:
-        bar = tqdm(total=0, unit="cmd", desc="seed-demo", dynamic_ncols=True)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
+        bar, progress = _progress_bar("seed-demo", unit="cmd")
         summary = seed(runtime, size=args.size, seed=args.seed, progress=progress)
         bar.close()
         for name in runtime.read_side.projections:
