@@ -21,7 +21,7 @@ from uuid import UUID, uuid4
 import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic
@@ -100,20 +100,116 @@ class Written:
         return {"id": str(self.id), "version": self.version, "position": self.position}
 
 
+Remember = Callable[[int], tuple[str, str, str, str]]
+"""Given the position of a command's last event, the idempotency row that answers a repeat."""
+
+
 class CrmRecorder(PostgresApplicationRecorder):
-    """Writes the idempotency record in the same transaction as the events it answers for."""
+    """Writes idempotency records in the same transaction as the events they answer for.
+    ``remember`` is a list of (first, stop, row-maker) over the events inserted together."""
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        remember: Callable[[int], tuple[str, str, str, str]] | None = kwargs.get("remember")
-        if remember is not None and ids:
-            curs.execute(
+        remember: list[tuple[int, int, Remember]] = kwargs.get("remember") or []
+        if remember and ids:
+            curs.executemany(
                 "INSERT INTO crm.idempotency (key, actor, request_hash, response) VALUES (%s, %s, %s, %s::jsonb)",
-                remember(max(ids)),
+                [row(max(ids[first:stop])) for first, stop, row in remember],
             )
         return ids
+
+
+@dataclass
+class _Append:
+    """One command's events waiting to be appended."""
+
+    stored: list[StoredEvent]
+    remember: Remember | None
+    done: threading.Event = field(default_factory=threading.Event)
+    ids: Sequence[int] = ()
+    error: BaseException | None = None
+    lead: bool = False
+
+
+class GroupCommit:
+    """Appends the events of concurrent commands in one transaction (group commit).
+
+    The event store serialises writers on a table lock (that is what keeps notification ids in
+    commit order), so one transaction per command caps throughput at one lock hold per command.
+    Here the first command to arrive leads: it appends everything queued behind it in one
+    transaction, hands leadership to a waiting command, and returns. If a batch collides (two
+    commands wrote the same aggregate version, or an idempotency key twice), each command of
+    it is appended on its own, so only the colliding one fails and is retried by its caller."""
+
+    def __init__(self, recorder: CrmRecorder, max_batch: int = 100):
+        self.recorder = recorder
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Append] = []
+        self._leading = False
+
+    def append(self, stored: list[StoredEvent], remember: Remember | None) -> Sequence[int]:
+        job = _Append(stored, remember)
+        with self._lock:
+            self._queue.append(job)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            job.done.wait()
+        while not job.done.is_set() or job.lead:
+            job.lead = False
+            self._lead(job)
+        if job.error is not None:
+            raise job.error
+        return job.ids
+
+    def _lead(self, own: _Append) -> None:
+        with self._lock:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        self._commit(batch)
+        with self._lock:
+            if self._queue and own.done.is_set():
+                successor = self._queue[0]
+                successor.lead = True
+                successor.done.set()  # wakes it as the next leader
+            elif not self._queue:
+                self._leading = False
+
+    def _commit(self, batch: list[_Append]) -> None:
+        try:
+            self._insert(batch)
+        except IntegrityError as collision:
+            if len(batch) == 1:
+                batch[0].error = collision
+            else:
+                for job in batch:
+                    try:
+                        self._insert([job])
+                    except Exception as error:  # noqa: BLE001 - handed to the command that caused it
+                        job.error = error
+        except Exception as error:  # noqa: BLE001 - every command of the batch learns of it
+            for job in batch:
+                job.error = error
+        finally:
+            for job in batch:
+                if not job.lead:
+                    job.done.set()
+
+    def _insert(self, batch: list[_Append]) -> None:
+        stored: list[StoredEvent] = []
+        remember: list[tuple[int, int, Remember]] = []
+        for job in batch:
+            first = len(stored)
+            stored += job.stored
+            if job.remember is not None and job.stored:
+                remember.append((first, len(stored), job.remember))
+        ids = list(self.recorder.insert_events(stored, remember=remember) or []) if stored else []
+        start = 0
+        for job in batch:
+            job.ids = ids[start : start + len(job.stored)]
+            start += len(job.stored)
 
 
 class StripedLocks:
@@ -144,6 +240,7 @@ class CRM(Application):
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
         self._locks = StripedLocks()
+        self._appender = GroupCommit(self.recorder)  # type: ignore[arg-type]
         self._reference_cache: dict[UUID, ReferenceList] = {}
 
     def construct_transcoder(self) -> Transcoder:
@@ -188,7 +285,7 @@ class CRM(Application):
     def _save(self, ctx: Context, outcome: tuple[UUID, int, bool], *aggregates: CrmAggregate) -> Written:
         """Save the aggregates' new events (with the idempotency record, if any) in one transaction."""
         result_id, version, created = outcome
-        remember = None
+        remember: Remember | None = None
         if ctx.idempotency is not None:
             idem = ctx.idempotency
 
@@ -196,11 +293,11 @@ class CRM(Application):
                 response = {"id": str(result_id), "version": version, "position": position, "created": created}
                 return (idem.key, ctx.actor, idem.request_hash, orjson.dumps(response).decode())
 
-        recordings = self.save(*aggregates, remember=remember)
-        if recordings:
-            position = max(r.notification.id for r in recordings)
-        else:
-            position = self.recorder.max_notification_id() or 0
+        processing = ProcessingEvent()
+        processing.collect_events(*aggregates)
+        ids = self._appender.append([self.mapper.to_stored_event(e) for e in processing.events], remember)
+        self._take_snapshots(processing)
+        position = max(ids) if ids else self.recorder.max_notification_id() or 0
         return Written(result_id, version, position, created=created)
 
     def _execute(
