@@ -371,13 +371,15 @@ class ReadSide:
                 self._set_status(name, "rebuilding")
                 with conn.transaction():
                     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(fresh)))
-                    projection.create_tables(conn.cursor(), fresh)
+                    projection.create_tables(conn.cursor(), fresh, with_indexes=False)
                 while True:
                     position, head = self._rebuild_batch(conn, targets)
                     if progress:
                         progress(position, head)
                     if position >= head:
                         break
+                with conn.transaction():
+                    projection.create_indexes(conn.cursor(), fresh)
                 with conn.transaction():
                     # Hold off the live runners, apply what arrived meanwhile, swap.
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm-es:apply:{name}",))
