@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,16 @@ import pytest
 
 from crm_es.settings import Settings
 from crm_es.store import Database, EmbeddedPostgres, create_database, drop_database
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A test run stopped with SIGTERM (a CI timeout, say) still runs the fixtures' teardown,
+    # so the embedded PostgreSQL it started does not outlive it.
+    signal.signal(signal.SIGTERM, _stop_run)
+
+
+def _stop_run(*_: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")  # pytest stops the run and tears the fixtures down
 
 
 @pytest.fixture(scope="session")
