@@ -107,7 +107,7 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
-    from crm_es.api.routes.customers import history_item
+    from crm_es.aggregates.base import describe_event
     from crm_es.errors import NotFound
 
     try:
@@ -122,7 +122,7 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
             print(f"crm-es: {error.detail}", file=sys.stderr)
             return 1
         for notification, event in runtime.app.history([customer_id]):
-            item = history_item(notification, event)
+            item = describe_event(notification.id, event)
             if args.format == "jsonl":
                 sys.stdout.write(orjson.dumps(item, default=str).decode() + "\n")
                 continue

@@ -69,3 +69,32 @@ def check_text(field: str, value: Any, max_len: int, *, required: bool = False) 
 
 METADATA_FIELDS = ("actor", "correlation_id", "causation_id")
 """Event attributes that describe the recording, not the fact."""
+
+_NOT_DATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", *METADATA_FIELDS})
+
+
+def describe_event(position: int, event: Any) -> dict[str, Any]:
+    """One stored event as auditors read it (history, operation log): what happened to which
+    record, when, by whom, in which request, and its data. Fields named like a password
+    (hashes included) are left out of the data."""
+    aggregate_type, _, event_type = type(event).__qualname__.rpartition(".")
+    return {
+        "position": position,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": event.originator_id,
+        "version": event.originator_version,
+        "event_type": f"{aggregate_type}.{event_type}",
+        "occurred_at": event.timestamp,
+        "actor": getattr(event, "actor", None),
+        "correlation_id": getattr(event, "correlation_id", None),
+        "causation_id": getattr(event, "causation_id", None),
+        "data": _without_passwords({k: v for k, v in vars(event).items() if k not in _NOT_DATA}),
+    }
+
+
+def _without_passwords(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_passwords(v) for k, v in value.items() if "password" not in str(k).lower()}
+    if isinstance(value, (list, tuple)):
+        return [_without_passwords(v) for v in value]
+    return value

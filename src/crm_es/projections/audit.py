@@ -10,7 +10,7 @@ from uuid import UUID
 import orjson
 from psycopg import Cursor
 
-from crm_es.aggregates.base import METADATA_FIELDS
+from crm_es.aggregates.base import describe_event
 from crm_es.projections.base import Projection, live_schema, q
 from crm_es.projections.paging import Page, decode_cursor, encode_cursor
 
@@ -21,7 +21,6 @@ ENTRY_COLUMNS = (
     "correlation_id", "causation_id", "data",
 )  # fmt: skip
 
-_NOT_DATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", *METADATA_FIELDS})
 _MAX_POSITION = 2**63 - 1
 
 
@@ -50,28 +49,13 @@ class AuditProjection(Projection):
 
     def apply(self, event: Any, cur: Cursor[Any], schema: str, position: int) -> None:  # type: ignore[override]
         """Record any event, whatever its type; a replayed position is left as it is."""
-        aggregate_type, _, event_type = type(event).__qualname__.rpartition(".")
-        data = {k: v for k, v in vars(event).items() if k not in _NOT_DATA}
+        record = describe_event(position, event)
+        record["data"] = orjson.dumps(record["data"], default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
         cur.execute(
             q(schema, "INSERT INTO {s}.entries (" + ", ".join(ENTRY_COLUMNS) + ") "
                       "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (position) DO NOTHING"),
-            (position, aggregate_type, event.originator_id, event.originator_version,
-             f"{aggregate_type}.{event_type}", event.timestamp, getattr(event, "actor", None),
-             getattr(event, "correlation_id", None), getattr(event, "causation_id", None), _data_json(data)),
-        )  # fmt: skip
-
-
-def _data_json(data: dict[str, Any]) -> str:
-    """Event fields as JSON text; fields named like a password (hashes included) are left out."""
-    return orjson.dumps(_without_passwords(data), default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _without_passwords(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_passwords(v) for k, v in value.items() if "password" not in str(k).lower()}
-    if isinstance(value, (list, tuple)):
-        return [_without_passwords(v) for v in value]
-    return value
+            [record[c] for c in ENTRY_COLUMNS],
+        )
 
 
 def _json_default(value: Any) -> Any:

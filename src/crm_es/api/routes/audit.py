@@ -5,17 +5,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 
 from crm_es.api.deps import LimitDep, Reader, ReaderDep, require
-from crm_es.api.schemas.common import Text, problems
+from crm_es.api.schemas.common import EventPage, Text, problems
 from crm_es.errors import InvalidInput
 from crm_es.projections import audit
 
@@ -25,24 +24,6 @@ CSV_COLUMNS = (
     "position", "occurred_at", "actor", "aggregate_type", "aggregate_id", "version", "event_type",
     "correlation_id", "causation_id", "data",
 )  # fmt: skip
-
-
-class AuditEntry(BaseModel):
-    position: int
-    aggregate_type: str
-    aggregate_id: UUID
-    version: int
-    event_type: str
-    occurred_at: datetime
-    actor: str | None
-    correlation_id: str | None
-    causation_id: str | None
-    data: dict[str, Any]
-
-
-class AuditPage(BaseModel):
-    items: list[AuditEntry]
-    next_cursor: str | None
 
 
 def audit_filters(
@@ -66,7 +47,7 @@ FiltersDep = Annotated[dict[str, Any], Depends(audit_filters)]
 
 
 @router.get(
-    "/audit", response_model=AuditPage, operation_id="audit-list",
+    "/audit", response_model=EventPage, operation_id="audit-list",
     summary="The operation log, newest first", responses=problems(401, 403, 422, 503),
 )  # fmt: skip
 def list_audit(

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from crm_es.aggregates.base import METADATA_FIELDS
+from crm_es.aggregates.base import describe_event
 from crm_es.api.deps import ContextDep, ExpectedVersionDep, LimitDep, ReaderDep, RuntimeDep, require
 from crm_es.api.security import Principal
-from crm_es.api.schemas.common import Text, WriteResult, problems
+from crm_es.api.schemas.common import EventPage, Text, WriteResult, problems
 from crm_es.api.schemas.customers import (
     ActivityCreate,
     ActivityPage,
@@ -26,7 +26,6 @@ from crm_es.api.schemas.customers import (
     CustomerPage,
     CustomerReassign,
     CustomerUpdate,
-    HistoryPage,
     Kind,
 )
 from crm_es.app import Written
@@ -228,7 +227,7 @@ def list_activities(
 
 
 @router.get(
-    "/{customer_id}/history", response_model=HistoryPage, operation_id="customers-history",
+    "/{customer_id}/history", response_model=EventPage, operation_id="customers-history",
     summary="Every event of the customer and what is linked to it, in order",
     responses={**problems(401, 403, 404, 422), 200: {"content": {"application/x-ndjson": {}}}},
 )  # fmt: skip
@@ -238,7 +237,7 @@ def customer_history(
 ) -> Any:  # fmt: skip
     if not principal.access.sees("customers", runtime.app.customer(customer_id).owner_id):
         raise NotFound(f"no customer with id {customer_id}")
-    items = (history_item(n, e) for n, e in runtime.app.history([customer_id]))
+    items = (describe_event(n.id, e) for n, e in runtime.app.history([customer_id]))
     if format == "jsonl":
         return StreamingResponse(_jsonl(items), media_type="application/x-ndjson")
     return {"items": list(items)}
@@ -247,23 +246,3 @@ def customer_history(
 def _jsonl(items: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     for item in items:
         yield orjson.dumps(item, default=str) + b"\n"
-
-
-def history_item(notification: Any, event: Any) -> dict[str, Any]:
-    """One stored event as auditors read it: what, to which record, when, by whom, and the data."""
-    aggregate_type, _, event_type = type(event).__qualname__.rpartition(".")
-    skip = {"originator_id", "originator_version", "timestamp", "originator_topic", *METADATA_FIELDS}
-    return {
-        "position": notification.id,
-        "aggregate_type": aggregate_type,
-        "aggregate_id": event.originator_id,
-        "version": event.originator_version,
-        "event_type": f"{aggregate_type}.{event_type}",
-        "occurred_at": event.timestamp,
-        "actor": getattr(event, "actor", None),
-        "correlation_id": getattr(event, "correlation_id", None),
-        "causation_id": getattr(event, "causation_id", None),
-        "data": {k: v for k, v in vars(event).items() if k not in skip},
-    }
-
-

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -32,6 +33,26 @@ class WriteResult(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"id": "6f1c2b1e-8d1a-4c55-9a43-0c1f1d5c2b10", "version": 3, "position": 1042}]}
     )
+
+
+class EventRecord(BaseModel):
+    """One stored event as auditors read it."""
+
+    position: int = Field(description="Global position in the event log.")
+    aggregate_type: str = Field(examples=["Customer"])
+    aggregate_id: UUID
+    version: int = Field(description="The record's version after this event.")
+    event_type: str = Field(examples=["Customer.ContactAdded"])
+    occurred_at: datetime
+    actor: str | None = Field(description='User id, or "process:<name>".')
+    correlation_id: str | None = Field(None, description="The request (X-Request-ID) or process run.")
+    causation_id: str | None = Field(None, description="The event that caused this one, for processes.")
+    data: dict[str, Any] = Field(description="The event's own fields (password hashes left out).")
+
+
+class EventPage(BaseModel):
+    items: list[EventRecord]
+    next_cursor: str | None = None
 
 
 class FieldProblem(BaseModel):

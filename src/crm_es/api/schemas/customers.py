@@ -173,20 +173,3 @@ class ActivityOut(BaseModel):
 class ActivityPage(BaseModel):
     items: list[ActivityOut]
     next_cursor: str | None
-
-
-class HistoryItem(BaseModel):
-    position: int
-    aggregate_type: str
-    aggregate_id: UUID
-    version: int
-    event_type: str
-    occurred_at: datetime
-    actor: str | None
-    correlation_id: str | None = None
-    causation_id: str | None = None
-    data: dict[str, object]
-
-
-class HistoryPage(BaseModel):
-    items: list[HistoryItem]
