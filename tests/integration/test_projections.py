@@ -203,3 +203,18 @@ def _wait(condition: Any, timeout: float = 10.0) -> bool:
         done.wait(0.05)
         deadline += 0.05
     return False
+
+
+def test_a_projection_whose_version_changed_is_rebuilt_at_start(fresh: Runtime) -> None:
+    _write_history(fresh, customers=5)
+    fresh.read_side.catch_up("customers")
+    before = _snapshot(fresh)
+
+    class Newer(CustomersProjection):
+        version = CustomersProjection.version + 1
+
+    read_side = ReadSide(fresh.database, fresh.app.decode, fresh.app.events_table, [Newer()], batch_size=50)
+    read_side.ensure_schemas()
+    with fresh.database.connect() as conn:
+        assert conn.execute("SELECT version FROM read_customers._tracking").fetchone()[0] == Newer.version
+    assert _snapshot(fresh) == before
