@@ -1,15 +1,17 @@
-"""Demo data: salespeople and the Chinese SME customers they look after, loaded through the
-application's commands (``crm-es seed-demo``).
+"""Demo data: a sales department with its teams, a sales manager, salespeople, and the Chinese
+SME customers they look after, loaded through the application's commands (``crm-es seed-demo``).
 
 Everything is planned first from ``random.Random(seed)``, so one seed always gives the same
 content (the ids differ from run to run, and the activity dates follow the day of seeding: they
-lie within the last 180 days). The plan is then carried out one command at a time: a user per
-salesperson (an existing one with that username is reused), and per customer its registration,
-its contacts and its activities, all under the actor ``process:seed-demo`` on behalf of the
-customer's owner. Every command carries an idempotency key made of the size, the seed and its
-place in the plan, so seeding again with the same size and seed writes nothing new.
+lie within the last 180 days). The plan is then carried out one command at a time: the
+department 华东销售部 with its teams (宁波, 杭州, 上海) and its manager 赵敏 (``zhaomin``, role
+sales_manager: she sees every team's customers), a user per salesperson spread over the teams
+(role salesperson: each sees their own customers; existing users are reused), and per customer
+its registration, its contacts and its activities, all under the actor ``process:seed-demo`` on
+behalf of the customer's owner. Every user's password is ``demo-password``. Every command
+carries an idempotency key (the customers' made of the size, the seed and their place in the
+plan), so seeding again writes nothing new.
 """
-
 from __future__ import annotations
 
 import random
@@ -45,6 +47,12 @@ class Size:
 SIZES = {"small": Size(customers=60, salespeople=4), "large": Size(customers=3000, salespeople=8)}
 
 # Salespeople: (username, display name).
+SALES_DEPARTMENT = "华东销售部"
+SALES_TEAMS = ("宁波销售组", "杭州销售组", "上海销售组")
+"""The demo company's sales department and its teams; salespeople are spread over the teams."""
+MANAGER = ("zhaomin", "赵敏")
+"""The sales manager: heads the sales department and sees every team's customers."""
+
 SALESPEOPLE = (
     ("wangli", "王丽"),
     ("chenjie", "陈杰"),
@@ -311,7 +319,8 @@ class Plan:
 
     def summary(self) -> dict[str, int]:
         return {
-            "users": len(self.salespeople),
+            "departments": 1 + len(SALES_TEAMS),
+            "users": len(self.salespeople) + 1,
             "customers": len(self.customers),
             "contacts": sum(len(c.contacts) for c in self.customers),
             "activities": sum(len(c.activities) for c in self.customers),
@@ -474,15 +483,26 @@ def seed(
 ) -> dict[str, int]:
     """Load the demo data of ``size`` through the application's commands.
 
-    ``progress(done, total)`` is called as the commands complete. Returns how many users
-    (salespeople, created or reused), customers, contacts and activities the data holds."""
+    ``progress(done, total)`` is called as the commands complete. Returns how many departments,
+    users (the sales manager and the salespeople, created or reused), customers, contacts and
+    activities the data holds."""
     plan = make_plan(size, seed=seed, today=datetime.now(CHINA_TIME).date())
     app = runtime.app
     step = _counter(plan.commands, progress)
-    owners: dict[str, UUID] = {}
-    for username, display_name in plan.salespeople:
-        owners[username] = _salesperson(app, username, display_name)
+    department = _department(app, SALES_DEPARTMENT, None)
+    step()
+    teams = []
+    for name in SALES_TEAMS:
+        teams.append(_department(app, name, department))
         step()
+    manager = _user(app, *MANAGER, role="sales_manager", department_id=department)
+    app.change_department(ctx=_once("manager"), department_id=department, manager_id=manager)
+    step()
+    owners: dict[str, UUID] = {}
+    for number, (username, display_name) in enumerate(plan.salespeople):
+        owners[username] = _user(app, username, display_name, role="salesperson", department_id=teams[number % len(teams)])
+        step()
+    runtime.staff_changed()
     for number, customer in enumerate(plan.customers):
         _load_customer(app, customer, owners[customer.owner], step, key=f"seed-demo:{size}:{seed}:{number}")
     return plan.summary()
@@ -502,8 +522,18 @@ def _counter(total: int, progress: Callable[[int, int], None] | None) -> Callabl
     return step
 
 
-def _salesperson(app: CRM, username: str, display_name: str) -> UUID:
-    """The id of the salesperson with this username, registered if there is none yet."""
+def _once(key: str) -> Context:
+    """A context whose idempotency key makes the command happen once, however often seeding runs."""
+    key = f"seed-demo:{key}"
+    return Context(actor=ACTOR, idempotency=Idempotency(key, key))
+
+
+def _department(app: CRM, name: str, parent_id: UUID | None) -> UUID:
+    return app.create_department(ctx=_once(f"department:{name}"), name=name, parent_id=parent_id).id
+
+
+def _user(app: CRM, username: str, display_name: str, *, role: str, department_id: UUID) -> UUID:
+    """The id of the user with this username, registered if there is none yet."""
     existing = app.user_by_username(username)
     if existing is not None:
         return existing.id
@@ -512,7 +542,8 @@ def _salesperson(app: CRM, username: str, display_name: str) -> UUID:
         username=username,
         password=PASSWORD,
         display_name=display_name,
-        role_ids=(Role.create_id("salesperson"),),
+        department_id=department_id,
+        role_ids=(Role.create_id(role),),
     )
     return written.id
 

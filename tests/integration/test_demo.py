@@ -74,7 +74,7 @@ def test_seeding_reports_what_it_loaded_and_its_progress(seeded) -> None:  # typ
     _, summary, calls = seeded
     plan = make_plan("small", seed=DEFAULT_SEED, today=datetime.now(timezone(timedelta(hours=8))).date())
     assert summary == plan.summary()
-    assert summary["users"] == 4 and summary["customers"] == 60
+    assert summary["users"] == 5 and summary["customers"] == 60 and summary["departments"] == 4
     total = sum(summary.values())
     assert calls[0] == (0, total) and calls[-1] == (total, total)
     assert [done for done, _ in calls] == list(range(total + 1))
@@ -158,3 +158,18 @@ def test_seeding_twice_with_the_same_seed_writes_nothing_new(make_database) -> N
         names = Counter(c["name"] for c in customers)
         assert set(names.values()) == {1}
         assert {c["owner_id"] for c in customers} <= set(users.values())
+
+
+def test_the_manager_sees_every_team_and_a_salesperson_only_their_own(seeded) -> None:  # type: ignore[no-untyped-def]
+    from crm_es.projections.staff import compute_access
+
+    runtime, _, _ = seeded
+    customers = all_customers(runtime)
+    manager = runtime.app.user_by_username("zhaomin")
+    seller = runtime.app.user_by_username(SALESPEOPLE[0][0])
+    with runtime.app.recorder.datastore.get_connection() as conn, conn.cursor() as cur:
+        _, manager_access = compute_access(cur, manager.id)
+        _, seller_access = compute_access(cur, seller.id)
+    assert all(manager_access.sees("customers", c["owner_id"]) for c in customers)
+    visible = [c for c in customers if seller_access.sees("customers", c["owner_id"])]
+    assert visible and all(c["owner_id"] == seller.id for c in visible)
