@@ -79,7 +79,7 @@ def load(runtime: Runtime, events: int, seed: int, save_every: int) -> Counter[s
     if budget <= 0:
         raise SystemExit(f"--events must be more than the {head} set-up events")
     now = datetime.now(timezone.utc)
-    bar = tqdm(total=events, initial=head, unit="ev", desc="loading events", dynamic_ncols=True)
+    bar = tqdm(total=events, initial=head, unit="ev", desc="loading events", dynamic_ncols=True, mininterval=0.5)
     batch: list[Customer] = []
     written = pending = 0
     while written < budget:
@@ -166,7 +166,7 @@ def raw_decode(runtime: Runtime, progress: Callable[[int], None]) -> int:
 
 
 def timed_raw(runtime: Runtime, events: int, label: str) -> float:
-    bar = tqdm(total=events, unit="ev", desc=label, dynamic_ncols=True, leave=False)
+    bar = tqdm(total=events, unit="ev", desc=label, dynamic_ncols=True, leave=False, mininterval=0.5)
 
     def progress(done: int) -> None:
         bar.n = done
@@ -182,7 +182,7 @@ def timed_raw(runtime: Runtime, events: int, label: str) -> float:
 
 
 def timed_rebuild(runtime: Runtime, events: int, label: str) -> float:
-    bar = tqdm(total=events, unit="ev", desc=label, dynamic_ncols=True, leave=False)
+    bar = tqdm(total=events, unit="ev", desc=label, dynamic_ncols=True, leave=False, mininterval=0.5)
 
     def progress(position: int, head: int) -> None:
         bar.total = head
