@@ -560,6 +560,20 @@ class CRM(Application):
         password_hash = password_hasher.hash(check_password(password))
         return self._mutate(ctx, User, user_id, "user", lambda u: u.reset_password(password_hash))
 
+    def change_own_password(self, *, ctx: Context, current_password: str, new_password: str) -> Written:
+        """The signed-in user replaces their password, proving they know the current one."""
+        if ctx.user_id is None:
+            raise Forbidden("only a signed-in user can change their password")
+        user = self.user(ctx.user_id)
+        try:
+            password_hasher.verify(user.password_hash, current_password)
+        except (VerificationError, InvalidHashError):
+            raise InvalidInput.on("current_password", "is not your current password") from None
+        if new_password == current_password:
+            raise InvalidInput.on("new_password", "must differ from the current password")
+        password_hash = password_hasher.hash(check_password(new_password))
+        return self._mutate(ctx, User, ctx.user_id, "user", lambda u: u.change_password(password_hash))
+
     def change_user(
         self, *, ctx: Context, user_id: UUID, expected_version: int | None = None, **changes: Any
     ) -> Written:

@@ -109,3 +109,19 @@ def test_the_built_in_admin_role_cannot_be_emptied(api: Api) -> None:
     response = api.patch(f"/roles/{admin_role['id']}", json={"permissions": []})
     assert response.status_code == 409, response.text
     assert "users:admin" in api.get("/me").json()["permissions"]
+
+
+def test_users_change_their_own_password_by_giving_the_current_one(api: Api) -> None:
+    name = f"pw-{uuid.uuid4().hex[:6]}"
+    _id(api.post("/users", json={"username": name, "password": "first-password", "display_name": "改"}))
+    client = api.client
+    token = client.post("/api/v1/auth/login", json={"username": name, "password": "first-password"}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    wrong = client.post("/api/v1/me/password", headers=headers,
+                        json={"current_password": "not-it", "new_password": "second-password"})  # fmt: skip
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "current_password"
+    ok = client.post("/api/v1/me/password", headers=headers,
+                     json={"current_password": "first-password", "new_password": "second-password"})  # fmt: skip
+    assert ok.status_code == 200, ok.text
+    assert client.post("/api/v1/auth/login", json={"username": name, "password": "first-password"}).status_code == 401
+    assert client.post("/api/v1/auth/login", json={"username": name, "password": "second-password"}).status_code == 200

@@ -66,6 +66,16 @@ class User(CrmAggregate):
 
     @event("PasswordReset")
     def reset_password(self, password_hash: str) -> None:
+        """An administrator set a new password."""
+        self.password_hash = password_hash
+
+    def change_password(self, password_hash: str) -> None:
+        """The user chose a new password (having proved they know the current one)."""
+        self._check_not_departed()
+        self._password_changed(password_hash=password_hash)
+
+    @event("PasswordChanged")
+    def _password_changed(self, password_hash: str) -> None:
         self.password_hash = password_hash
 
     def disable(self) -> None:

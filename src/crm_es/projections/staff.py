@@ -134,6 +134,10 @@ class StaffProjection(Projection):
     def _user_password(self, e: User.PasswordReset, cur: Cursor[Any], schema: str, position: int) -> None:
         self._update(cur, schema, "users", e, {})
 
+    @apply.register
+    def _user_password_changed(self, e: User.PasswordChanged, cur: Cursor[Any], schema: str, position: int) -> None:
+        self._update(cur, schema, "users", e, {})
+
     # Departments
 
     @apply.register

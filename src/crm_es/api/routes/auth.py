@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from crm_es.api.deps import PrincipalDep, RuntimeDep
-from crm_es.api.schemas.auth import Login, Me, Token
-from crm_es.api.schemas.common import problems
+from crm_es.api.deps import ContextDep, PrincipalDep, RuntimeDep
+from crm_es.api.schemas.auth import Login, Me, PasswordChange, Token
+from crm_es.api.schemas.common import WriteResult, problems
 from crm_es.api.security import issue_token
 from crm_es.projections import staff
 
@@ -45,3 +45,15 @@ def me(principal: PrincipalDep, runtime: RuntimeDep) -> Any:
         "permissions": sorted(principal.access.permissions),
         "scopes": dict(principal.access.scopes),
     }
+
+
+@router.post(
+    "/me/password", response_model=WriteResult, operation_id="auth-change-password",
+    summary="Change your own password (give the current one)", responses=problems(401, 409, 415, 422),
+)  # fmt: skip
+def change_password(body: PasswordChange, ctx: ContextDep, runtime: RuntimeDep) -> WriteResult:
+    written = runtime.app.change_own_password(
+        ctx=ctx, current_password=body.current_password, new_password=body.new_password
+    )
+    runtime.staff_changed()
+    return WriteResult(**written.body())

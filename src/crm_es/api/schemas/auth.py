@@ -38,3 +38,8 @@ class Me(BaseModel):
     roles: list[RoleRef]
     permissions: list[str] = Field(description="Every permission the user's roles grant.")
     scopes: dict[str, str] = Field(description="Data scope per resource: own, department, department_tree or all.")
+
+
+class PasswordChange(Strict):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)
