@@ -101,10 +101,11 @@ class Faulty(CustomersProjection):
 
     fixed = False
 
-    def apply(self, event: Any, cur: Any, schema: str, position: int) -> None:  # type: ignore[override]
-        if not self.fixed and isinstance(event, Customer.ProfileUpdated) and event.changes.get("notes") == "boom":
-            raise ValueError("notes cannot be boom")
-        super().apply(event, cur, schema, position)
+    def apply_batch(self, items: list[tuple[int, Any]], cur: Any, schema: str) -> None:
+        for _, event in items:
+            if not self.fixed and isinstance(event, Customer.ProfileUpdated) and event.changes.get("notes") == "boom":
+                raise ValueError("notes cannot be boom")
+        super().apply_batch(items, cur, schema)
 
 
 def test_a_failing_handler_stops_the_projection_with_the_event_and_the_message(fresh: Runtime) -> None:

@@ -53,12 +53,14 @@ class Projection:
     is much faster than keeping them up to date row by row."""
     topics: ClassVar[tuple[str, ...]] = ()
     """Topics of the event classes handled; others are skipped without decoding."""
+    pipelined: ClassVar[bool] = True
+    """Send the batch's statements in pipeline mode (one statement per event benefits most)."""
     all_topics: ClassVar[bool] = False
     """True for projections that see every event (the audit log), whatever its type."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        dispatcher = cls.__dict__.get("apply")
+        dispatcher = cls.__dict__.get("apply") or cls.__dict__.get("fold")
         if isinstance(dispatcher, singledispatchmethod):
             cls.topics = tuple(
                 get_topic(t) for t in dispatcher.dispatcher.registry if t is not object
@@ -79,4 +81,10 @@ class Projection:
     @singledispatchmethod
     def apply(self, event: Any, cur: Cursor[Any], schema: str, position: int) -> None:
         """Apply one event to the tables in ``schema``. Unknown events are ignored."""
+
+    def apply_batch(self, items: list[tuple[int, Any]], cur: Cursor[Any], schema: str) -> None:
+        """Apply a batch of (position, event) in order. One event at a time unless a projection
+        folds a batch in memory and writes its rows at once (see the customers projection)."""
+        for position, event in items:
+            self.apply(event, cur, schema, position)
 

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,9 @@ from crm_es.store import Database
 log = logging.getLogger("crm_es.projections")
 
 Progress = Callable[[int, int], None]
+
+REBUILD_BATCHES = 10
+"""A rebuild applies this many live batches' worth of events per transaction."""
 
 
 class ProjectionFailed(Exception):
@@ -125,7 +129,8 @@ class ReadSide:
         return conn.cursor(row_factory=tuple_row).execute(self._sql_head).fetchone()[0]
 
     def _apply_batch(
-        self, conn: psycopg.Connection[Any], targets: Sequence[tuple[Projection, str]], *, lock: bool
+        self, conn: psycopg.Connection[Any], targets: Sequence[tuple[Projection, str]], *, lock: bool,
+        size: int | None = None,
     ) -> tuple[int, int, list[ProjectionFailed]]:
         """Apply the next batch of events to every target (a projection and the schema it
         writes) in one transaction, each event decoded once. Returns (position, head, failures).
@@ -144,13 +149,14 @@ class ReadSide:
             low = min(positions)
             if head <= low:
                 return low, head, failures
+            size = size or self.batch_size
             if any(projection.all_topics for projection, _ in targets):
-                rows = cur.execute(self._sql_batch_all, (low, head, self.batch_size)).fetchall()
+                rows = cur.execute(self._sql_batch_all, (low, head, size)).fetchall()
             else:
                 topics = sorted({t for projection, _ in targets for t in projection.topics})
-                rows = cur.execute(self._sql_batch, (low, head, topics, self.batch_size)).fetchall()
+                rows = cur.execute(self._sql_batch, (low, head, topics, size)).fetchall()
             # A short batch read everything up to head (events of other topics included).
-            end = head if len(rows) < self.batch_size else rows[-1][0]
+            end = head if len(rows) < size else rows[-1][0]
             notifications = [
                 Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(st))
                 for i, o, v, t, st in rows
@@ -163,9 +169,8 @@ class ReadSide:
                 mine = [n for n in notifications if n.id > position and (projection.all_topics or n.topic in wanted)]
                 reached = end
                 try:
-                    with conn.transaction(), conn.pipeline():
-                        for n in mine:
-                            projection.apply(events[n], cur, schema, n.id)
+                    with conn.transaction(), (conn.pipeline() if projection.pipelined else nullcontext()):
+                        projection.apply_batch([(n.id, events[n]) for n in mine], cur, schema)
                 except Exception:  # noqa: BLE001 - pinpointed and reported below
                     failure = self._pinpoint(conn, cur, projection, schema, mine, events)
                     if failure is not None:
@@ -185,7 +190,7 @@ class ReadSide:
         for n in notifications:
             try:
                 with conn.transaction():
-                    projection.apply(events[n], cur, schema, n.id)
+                    projection.apply_batch([(n.id, events[n])], cur, schema)
             except Exception as error:  # noqa: BLE001 - this is the failure to report
                 return ProjectionFailed(projection.name, n, error)
         return None
@@ -410,7 +415,8 @@ class ReadSide:
         return position
 
     def _rebuild_batch(self, conn: psycopg.Connection[Any], targets: list[tuple[Projection, str]]) -> tuple[int, int]:
-        position, head, failures = self._apply_batch(conn, targets, lock=False)
+        # Nobody reads the fresh tables yet, so a rebuild takes bigger bites than a live runner.
+        position, head, failures = self._apply_batch(conn, targets, lock=False, size=self.batch_size * REBUILD_BATCHES)
         if failures:
             raise failures[0]
         return position, head
