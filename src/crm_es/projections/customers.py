@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
-from functools import singledispatchmethod
+from functools import cache, singledispatchmethod
 from typing import Any
 from uuid import UUID
 
@@ -52,6 +53,10 @@ _UPSERT_CUSTOMER = _upsert("customers", _STORED_CUSTOMER)
 _UPSERT_CONTACT = _upsert("contacts", _STORED_CONTACT)
 
 
+_CHANGED, _CONTACTS_CHANGED = "_changed", "_contacts_changed"
+"""Marks on a row in memory (not columns): it changed; its contacts changed."""
+
+
 class _Batch:
     """The rows one batch of events touches, loaded once, changed in memory, written once."""
 
@@ -60,9 +65,7 @@ class _Batch:
         """Ids of the customers and contacts that were already in the tables."""
         self.customers: dict[UUID, dict[str, Any]] = {}
         self.contacts: dict[UUID, dict[UUID, dict[str, Any]]] = {}
-        self.changed_customers: set[UUID] = set()
         self.changed_contacts: set[UUID] = set()
-        self.searches_to_rebuild: set[UUID] = set()
         self.activities: list[tuple[Any, ...]] = []
 
     @classmethod
@@ -87,9 +90,9 @@ class _Batch:
         row = self.customers[e.originator_id]
         row["updated_at"] = e.timestamp
         row["version"] = e.originator_version
-        self.changed_customers.add(e.originator_id)
+        row[_CHANGED] = True
         if contacts_changed:
-            self.searches_to_rebuild.add(e.originator_id)
+            row[_CONTACTS_CHANGED] = True
         return row
 
     def demote_primary(self, customer_id: UUID) -> None:
@@ -99,12 +102,12 @@ class _Batch:
                 self.changed_contacts.add(contact["id"])
 
     def write(self, cur: Cursor[Any], schema: str) -> None:
-        for customer_id in self.searches_to_rebuild:
-            contacts = sorted(self.contacts.get(customer_id, {}).values(), key=lambda c: (c["created_at"], c["id"]))
-            row = self.customers[customer_id]
-            row["contact_search"] = " ".join(f"{c['name']} {c['mobile'] or ''} {c['phone'] or ''}" for c in contacts)
-            row["contact_count"] = len(contacts)
-        customers = [self.customers[i] for i in self.changed_customers]
+        customers = [row for row in self.customers.values() if _CHANGED in row]
+        for row in customers:
+            if _CONTACTS_CHANGED in row:
+                contacts = sorted(self.contacts.get(row["id"], {}).values(), key=lambda c: (c["created_at"], c["id"]))
+                row["contact_search"] = " ".join(f"{c['name']} {c['mobile'] or ''} {c['phone'] or ''}" for c in contacts)
+                row["contact_count"] = len(contacts)
         self._store(cur, schema, "customers", _STORED_CUSTOMER, _UPSERT_CUSTOMER, customers)
         by_id = {cid: c for contacts in self.contacts.values() for cid, c in contacts.items()}
         contacts = [by_id[i] for i in self.changed_contacts]
@@ -211,9 +214,21 @@ class CustomersProjection(Projection):
         row once: a few statements per batch rather than two per event."""
         customer_ids = list({e.originator_id for _, e in items})
         batch = _Batch.load(cur, schema, customer_ids)
+        handlers = self._handlers()
         for _, event in items:
-            self.fold(event, batch)
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(self, event, batch)
         batch.write(cur, schema)
+
+    @classmethod
+    @cache
+    def _handlers(cls) -> dict[type, Callable[..., None]]:
+        """Event type → fold handler, looked up once (a singledispatchmethod call builds a
+        new bound function each time, which a rebuild would pay for every event)."""
+        fold = next(klass.__dict__["fold"] for klass in cls.__mro__ if "fold" in klass.__dict__)
+        registry = fold.dispatcher.registry
+        return {event_type: handler for event_type, handler in registry.items() if event_type is not object}
 
     @singledispatchmethod
     def fold(self, event: Any, batch: _Batch) -> None:

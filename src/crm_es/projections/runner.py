@@ -33,7 +33,7 @@ log = logging.getLogger("crm_es.projections")
 
 Progress = Callable[[int, int], None]
 
-REBUILD_BATCHES = 10
+REBUILD_BATCHES = 40
 """A rebuild applies this many live batches' worth of events per transaction."""
 
 
