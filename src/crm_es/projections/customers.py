@@ -287,6 +287,8 @@ class CustomersProjection(Projection):
 
     @fold.register
     def _activity_logged(self, e: Customer.ActivityLogged, batch: _Batch) -> None:
+        # Not idempotent (a counter, and a COPY that refuses a second row with the same id):
+        # safe because the runner applies every event exactly once.
         batch.activities.append((
             e.activity_id, e.originator_id, e.kind, e.occurred_at, e.summary, e.contact_id,
             e.opportunity_id, e.next_step, e.actor, e.timestamp,
