@@ -7,12 +7,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from crm_es.aggregates.base import describe_event
 from crm_es.api.deps import ContextDep, ExpectedVersionDep, LimitDep, ReaderDep, RuntimeDep, require
+from crm_es.api.routes import answer
 from crm_es.api.security import Principal
 from crm_es.api.schemas.common import EventPage, Text, WriteResult, problems
 from crm_es.api.schemas.customers import (
@@ -28,7 +29,6 @@ from crm_es.api.schemas.customers import (
     CustomerUpdate,
     Kind,
 )
-from crm_es.app import Written
 from crm_es.errors import NotFound
 from crm_es.projections import customers
 
@@ -50,21 +50,13 @@ def _visible(cur: Any, principal: Principal, customer_id: UUID) -> dict[str, Any
     return row
 
 
-def _written(response: Response, written: Written, location: str | None = None) -> WriteResult:
-    if written.created and location:
-        response.status_code = status.HTTP_201_CREATED
-        response.headers["Location"] = location
-    response.headers["ETag"] = f'"{written.version}"'
-    return WriteResult(**written.body())
-
-
 @router.post(
     "", status_code=201, response_model=WriteResult, operation_id="customers-create",
     summary="Register a customer", responses=problems(401, 403, 409, 415, 422),
 )  # fmt: skip
 def create_customer(body: CustomerCreate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
     written = runtime.app.register_customer(ctx=ctx, **body.model_dump(exclude_unset=True))
-    return _written(response, written, f"/api/v1/customers/{written.id}")
+    return answer(response, written, "/api/v1/customers/{id}")
 
 
 @router.get(
@@ -135,7 +127,7 @@ def update_customer(
     written = runtime.app.update_customer(
         ctx=ctx, customer_id=customer_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
     )
-    return _written(response, written)
+    return answer(response, written)
 
 
 @router.post(
@@ -149,7 +141,7 @@ def reassign_customer(
     written = runtime.app.reassign_customer(
         ctx=ctx, customer_id=customer_id, owner_id=body.owner_id, reason=body.reason, expected_version=expected_version
     )
-    return _written(response, written)
+    return answer(response, written)
 
 
 @router.post(
@@ -163,7 +155,7 @@ def add_contact(
     written = runtime.app.add_contact(
         ctx=ctx, customer_id=customer_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
     )
-    return _written(response, written, f"/api/v1/customers/{customer_id}/contacts/{written.id}")
+    return answer(response, written, f"/api/v1/customers/{customer_id}/contacts/{{id}}")
 
 
 @router.get(
@@ -195,7 +187,7 @@ def update_contact(
         ctx=ctx, customer_id=customer_id, contact_id=contact_id, expected_version=expected_version,
         **body.model_dump(exclude_unset=True),
     )  # fmt: skip
-    return _written(response, written)
+    return answer(response, written)
 
 
 @router.post(
@@ -209,7 +201,7 @@ def log_activity(
     written = runtime.app.log_activity(
         ctx=ctx, customer_id=customer_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
     )
-    return _written(response, written, f"/api/v1/customers/{customer_id}/activities")
+    return answer(response, written, f"/api/v1/customers/{customer_id}/activities")
 
 
 @router.get(

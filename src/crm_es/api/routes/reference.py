@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Response
 from crm_es.api.deps import ContextDep, ExpectedVersionDep, PrincipalDep, ReaderDep, RuntimeDep, require
 from crm_es.api.schemas.common import Text, WriteResult, problems
 from crm_es.api.schemas.reference import ReferenceItemCreate, ReferenceItemUpdate, ReferenceListOut, ReferenceLists
+from crm_es.api.routes import answer
 from crm_es.api.security import Principal
 from crm_es.app import Written
 from crm_es.errors import NotFound
@@ -33,8 +34,7 @@ READ_ERRORS = problems(401, 404, 422, 503)
 def _apply(runtime: Runtime, response: Response, command: Callable[[], Written]) -> WriteResult:
     written = command()
     runtime.read_side.catch_up("reference")
-    response.headers["ETag"] = f'"{written.version}"'
-    return WriteResult(**written.body())
+    return answer(response, written)
 
 
 @router.get("", response_model=ReferenceLists, operation_id="reference-lists",

@@ -29,6 +29,7 @@ from crm_es.api.schemas.staff import (
     UserPage,
     UserUpdate,
 )
+from crm_es.api.routes import answer
 from crm_es.api.security import Principal
 from crm_es.app import Written
 from crm_es.errors import NotFound
@@ -45,11 +46,7 @@ READ_ERRORS = problems(401, 403, 404, 422, 503)
 def _apply(runtime: Runtime, response: Response, command: Callable[[], Written], location: str | None = None) -> WriteResult:
     written = command()
     runtime.staff_changed()
-    if written.created and location:
-        response.status_code = 201
-        response.headers["Location"] = location.format(id=written.id)
-    response.headers["ETag"] = f'"{written.version}"'
-    return WriteResult(**written.body())
+    return answer(response, written, location)
 
 
 def _found(row: dict[str, Any] | None, what: str, record_id: UUID, response: Response) -> dict[str, Any]:
