@@ -44,3 +44,25 @@ def test_a_collision_in_a_batch_fails_only_the_command_that_caused_it(fresh: Run
     assert isinstance(jobs[2].error, IntegrityError)
     assert app.customer(customer.id).profile["city"] == "宁波市"
     assert app.customer(other.id).name == "杭州无关有限公司"
+
+
+def test_writers_in_two_processes_on_one_customer_lose_no_update(fresh: Runtime) -> None:
+    from crm_es.runtime import connect
+
+    other = connect(fresh.settings, fresh.database)  # a second application, as another process has
+    try:
+        admin, _ = fresh.app.ensure_admin(username="admin", password="admin-password-1")
+        ctx = Context(actor=str(admin.id), user_id=admin.id)
+        customer = fresh.app.register_customer(ctx=ctx, name="宁波双进程有限公司", kind="customer")
+        apps = [fresh.app, other.app]
+
+        def add(i: int) -> int:
+            return apps[i % 2].add_contact(ctx=ctx, customer_id=customer.id, name=f"联系人{i}").version
+
+        with ThreadPoolExecutor(16) as pool:
+            versions = sorted(pool.map(add, range(24)))
+        assert versions == list(range(2, 26))
+        contacts = fresh.app.customer(customer.id).contacts
+        assert sorted(c["name"] for c in contacts.values()) == sorted(f"联系人{i}" for i in range(24))
+    finally:
+        other.close()
