@@ -3,6 +3,12 @@
 A role grants permissions and, per resource, a data scope: which records of that resource the
 holder may see and change. A user's rights are the union of their roles' rights; for each
 resource the widest scope among the roles that grant anything on it applies.
+
+This module is the one scope rule. ``Access.sees`` decides whether a caller sees one record
+(commands, single reads, ``as_of``, history, contacts, activities); ``Access.owners`` is the
+owner filter every list, search, report and export query takes as a parameter and applies in
+SQL (``owner_id = ANY(owners)``; None means no filter). A record outside the scope does not
+exist for the caller: ``ensure_sees`` answers 404.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
+
+from crm_es.errors import NotFound
 
 PERMISSIONS: dict[str, str] = {
     "customers:read": "see customers, contacts, activities, history and the 360° view",
@@ -73,6 +81,13 @@ DEFAULT_ROLES: tuple[RoleTemplate, ...] = (
     ),
     RoleTemplate("warehouse", "仓管: stock", ("stock:read", "stock:write", "orders:read"), "all"),
     RoleTemplate(
+        "auditor",
+        "审计: reads every record and the whole operation log, changes nothing",
+        ("audit:read", "customers:read", "opportunities:read", "orders:read", "stock:read", "tickets:read",
+         "reports:read"),
+        "all",
+    ),  # fmt: skip
+    RoleTemplate(
         "finance",
         "财务: orders, payments and aging reports",
         ("customers:read", "orders:read", "payments:write", "reports:read"),
@@ -90,6 +105,8 @@ class Access:
     permissions: frozenset[str]
     scopes: Mapping[str, str] = field(default_factory=dict)
     visible_owners: Mapping[str, frozenset[UUID] | None] = field(default_factory=dict)
+    admin: bool = False
+    """Holds the built-in admin role (only an administrator may make or change another)."""
 
     def allows(self, permission: str) -> bool:
         return permission in self.permissions
@@ -98,6 +115,17 @@ class Access:
         """Owners whose ``resource`` records this user may see; None means all of them."""
         return self.visible_owners.get(resource, frozenset({self.user_id}))
 
-    def sees(self, resource: str, owner_id: UUID) -> bool:
+    def sees(self, resource: str, owner_id: UUID | None) -> bool:
+        """Whether one record of ``resource`` owned by ``owner_id`` is within the scope."""
         owners = self.owners(resource)
         return owners is None or owner_id in owners
+
+    def ensure_sees(self, resource: str, owner_id: UUID | None, what: str, record_id: object) -> None:
+        """404 unless the record is within the scope: outside it, it does not exist for the caller."""
+        if not self.sees(resource, owner_id):
+            raise NotFound(f"no {what} with id {record_id}")
+
+    def actors(self, resource: str) -> list[str] | None:
+        """``owners`` as actor strings (the operation log filters by who acted); None: all."""
+        owners = self.owners(resource)
+        return None if owners is None else [str(o) for o in owners]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
+import itertools
 import logging
 import os
 import signal
@@ -60,7 +61,7 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
 
     with _runtime(settings) as runtime:
         try:
-            user, outcome = runtime.app.ensure_admin(username=args.username, password=password)
+            user, outcome = runtime.app.staff.ensure_admin(username=args.username, password=password)
             runtime.staff_changed()
         except DomainError as error:
             print(f"crm-es: {error.detail}", file=sys.stderr)
@@ -108,6 +109,7 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     from crm_es.aggregates.base import describe_event
+    from crm_es.app import Context
     from crm_es.errors import NotFound
 
     try:
@@ -117,11 +119,12 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     with _runtime(settings) as runtime:
         try:
-            runtime.app.customer(customer_id)
+            events = runtime.app.customers.history(Context.system("cli"), customer_id)
+            first = next(events, None)
         except NotFound as error:
             print(f"crm-es: {error.detail}", file=sys.stderr)
             return 1
-        for notification, event in runtime.app.history([customer_id]):
+        for notification, event in itertools.chain([first] if first else [], events):
             item = describe_event(notification.id, event)
             if args.format == "jsonl":
                 sys.stdout.write(orjson.dumps(item, default=str).decode() + "\n")

@@ -496,7 +496,7 @@ def seed(
         teams.append(_department(app, name, department))
         step()
     manager = _user(app, *MANAGER, role="sales_manager", department_id=department)
-    app.change_department(ctx=_once("manager"), department_id=department, manager_id=manager)
+    app.staff.change_department(ctx=_once("manager"), department_id=department, manager_id=manager)
     step()
     owners: dict[str, UUID] = {}
     for number, (username, display_name) in enumerate(plan.salespeople):
@@ -529,15 +529,15 @@ def _once(key: str) -> Context:
 
 
 def _department(app: CRM, name: str, parent_id: UUID | None) -> UUID:
-    return app.create_department(ctx=_once(f"department:{name}"), name=name, parent_id=parent_id).id
+    return app.staff.create_department(ctx=_once(f"department:{name}"), name=name, parent_id=parent_id).id
 
 
 def _user(app: CRM, username: str, display_name: str, *, role: str, department_id: UUID) -> UUID:
     """The id of the user with this username, registered if there is none yet."""
-    existing = app.user_by_username(username)
+    existing = app.staff.user_by_username(username)
     if existing is not None:
         return existing.id
-    written = app.register_user(
+    written = app.staff.register_user(
         ctx=Context(actor=ACTOR),
         username=username,
         password=PASSWORD,
@@ -563,16 +563,16 @@ def _load_customer(
             idempotency=Idempotency(command_key, command_key),
         )  # fmt: skip
 
-    customer_id = app.register_customer(
+    customer_id = app.customers.register(
         ctx=ctx(), name=planned.name, kind=planned.kind, owner_id=owner_id, **planned.profile
     ).id
     step()
     contact_ids = []
     for contact in planned.contacts:
-        contact_ids.append(app.add_contact(ctx=ctx(), customer_id=customer_id, **contact).id)
+        contact_ids.append(app.customers.add_contact(ctx=ctx(), customer_id=customer_id, **contact).id)
         step()
     for activity in planned.activities:
-        app.log_activity(
+        app.customers.log_activity(
             ctx=ctx(),
             customer_id=customer_id,
             kind=activity.kind,

@@ -7,6 +7,7 @@ import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from crm_es.app import CRM
 from crm_es.projections import all_projections
@@ -30,8 +31,13 @@ class Runtime:
 
     def staff_changed(self) -> None:
         """Bring the staff model up to date now: authorisation of the very next request, in any
-        process, must see a disabled user or a changed role."""
-        self.read_side.catch_up("staff")
+        process, must see a disabled user or a changed role. The write that came before has
+        committed whatever happens here: a failure is logged and shown in the projection's
+        status (and the live runner catches up later), never turned into an error answer."""
+        try:
+            self.read_side.catch_up("staff")
+        except Exception:  # noqa: BLE001 - see above; the status carries the error
+            log.exception("could not bring the staff model up to date after a staff command")
 
     def close(self) -> None:
         self.read_side.stop()
@@ -50,8 +56,8 @@ def connect(settings: Settings, database: Database, *, progress: Progress | None
         batch_size=settings.projection_batch_size,
     )
     read_side.ensure_schemas((lambda name: progress) if progress else None)
-    app.ensure_default_roles()
-    app.ensure_reference_data()
+    app.staff.ensure_default_roles()
+    app.reference.ensure_defaults()
     runtime = Runtime(settings, database, app, read_side, _secret_key(settings, database))
     runtime.staff_changed()
     return runtime
@@ -64,7 +70,7 @@ def running(settings: Settings, *, start_projections: bool | None = None) -> Ite
         runtime = connect(settings, database)
         try:
             if settings.admin_username and settings.admin_password:
-                _, outcome = runtime.app.ensure_admin(
+                _, outcome = runtime.app.staff.ensure_admin(
                     username=settings.admin_username, password=settings.admin_password
                 )
                 log.info("administrator %s: %s", settings.admin_username, outcome)

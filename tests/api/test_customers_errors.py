@@ -153,12 +153,12 @@ def test_a_position_beyond_the_log_is_refused_at_once(api: Api) -> None:
 def test_a_read_model_that_does_not_catch_up_in_time_answers_503_with_retry_after(api: Api, runtime) -> None:  # type: ignore[no-untyped-def]
     from crm_es.app import Context
 
-    admin = runtime.app.user_by_username("admin")
+    admin = runtime.app.staff.user_by_username("admin")
     runtime.read_side.stop()
     saved = runtime.settings
     runtime.settings = saved.with_(read_wait_seconds=0.2)
     try:
-        written = runtime.app.register_customer(
+        written = runtime.app.customers.register(
             ctx=Context(actor=str(admin.id), user_id=admin.id), name="宁波滞后测试有限公司", kind="target"
         )
         response = api.get(f"/customers/{written.id}", params={"min_position": written.position})

@@ -27,11 +27,11 @@ def _page(runtime: Runtime, **arguments: Any) -> Page:
 
 def _story(runtime: Runtime) -> tuple[UUID, UUID]:
     """An administrator, and a customer registered, changed and given a contact in one request."""
-    admin, _ = runtime.app.ensure_admin(username="admin", password="admin-password-1")
+    admin, _ = runtime.app.staff.ensure_admin(username="admin", password="admin-password-1")
     ctx = Context(actor=str(admin.id), correlation_id="req-audit-1", user_id=admin.id)
-    customer = runtime.app.register_customer(ctx=ctx, name="宁波审计贸易有限公司", kind="customer", city="宁波市")
-    runtime.app.update_customer(ctx=ctx, customer_id=customer.id, credit_limit="1000.50", tags=["外贸"])
-    runtime.app.add_contact(ctx=ctx, customer_id=customer.id, name="王丽", mobile="13805741234")
+    customer = runtime.app.customers.register(ctx=ctx, name="宁波审计贸易有限公司", kind="customer", city="宁波市")
+    runtime.app.customers.update(ctx=ctx, customer_id=customer.id, credit_limit="1000.50", tags=["外贸"])
+    runtime.app.customers.add_contact(ctx=ctx, customer_id=customer.id, name="王丽", mobile="13805741234")
     return admin.id, customer.id
 
 
@@ -68,8 +68,8 @@ def test_applying_again_changes_nothing(fresh: Runtime) -> None:
 
 
 def test_password_hashes_never_reach_the_log(fresh: Runtime) -> None:
-    fresh.app.ensure_admin(username="admin", password="admin-password-1")
-    fresh.app.ensure_admin(username="admin", password="another-password-2")  # a reset
+    fresh.app.staff.ensure_admin(username="admin", password="admin-password-1")
+    fresh.app.staff.ensure_admin(username="admin", password="another-password-2")  # a reset
     fresh.read_side.catch_up("audit")
     users = _entries(fresh, aggregate_type="User")
     assert {"User.Registered", "User.PasswordReset"} <= {e["event_type"] for e in users}
@@ -83,7 +83,7 @@ def test_password_hashes_never_reach_the_log(fresh: Runtime) -> None:
 
 def test_filters_narrow_by_actor_type_record_and_time(fresh: Runtime) -> None:
     admin_id, customer_id = _story(fresh)
-    other = fresh.app.register_customer(
+    other = fresh.app.customers.register(
         ctx=Context.system("import"), name="杭州另一家公司", kind="potential", owner_id=admin_id
     )
     fresh.read_side.catch_up("audit")
@@ -106,7 +106,7 @@ def test_filters_narrow_by_actor_type_record_and_time(fresh: Runtime) -> None:
 def test_pages_go_newest_first_and_cover_every_entry_once(fresh: Runtime) -> None:
     admin_id, _ = _story(fresh)
     for i in range(6):
-        fresh.app.register_customer(ctx=Context.system("import"), name=f"宁波第{i}家公司", kind="customer", owner_id=admin_id)
+        fresh.app.customers.register(ctx=Context.system("import"), name=f"宁波第{i}家公司", kind="customer", owner_id=admin_id)
     head = fresh.read_side.catch_up("audit")
 
     seen: list[int] = []

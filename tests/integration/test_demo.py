@@ -102,13 +102,12 @@ def test_the_customers_are_listed_in_their_cities(seeded) -> None:  # type: igno
 
 def test_the_owners_are_the_salespeople(seeded) -> None:  # type: ignore[no-untyped-def]
     runtime, _, _ = seeded
-    salespeople = [runtime.app.user_by_username(username) for username, _ in SALESPEOPLE[:4]]
+    salespeople = [runtime.app.staff.user_by_username(username) for username, _ in SALESPEOPLE[:4]]
     assert None not in salespeople
     assert [u.display_name for u in salespeople] == [name for _, name in SALESPEOPLE[:4]]
     assert all(u.role_ids == (Role.create_id("salesperson"),) for u in salespeople)
-    signed_in = runtime.app.login(
-        username="wangli", password="demo-password", client=None, max_failures=5, lock_for=timedelta(minutes=1)
-    )
+    signed_in = runtime.app.staff.login(
+        username="wangli", password="demo-password", client=None)
     assert signed_in.username == "wangli"
     owners = Counter(c["owner_id"] for c in all_customers(runtime))
     assert set(owners) == {u.id for u in salespeople}
@@ -142,7 +141,7 @@ def test_seeding_twice_with_the_same_seed_writes_nothing_new(make_database) -> N
     with running(settings_for(make_database()), start_projections=False) as runtime:
 
         def user_ids() -> dict[str, Any]:
-            users = {username: runtime.app.user_by_username(username) for username, _ in SALESPEOPLE[:4]}
+            users = {username: runtime.app.staff.user_by_username(username) for username, _ in SALESPEOPLE[:4]}
             return {username: user.id for username, user in users.items() if user is not None}
 
         first = seed(runtime, size="small", seed=42)
@@ -165,8 +164,8 @@ def test_the_manager_sees_every_team_and_a_salesperson_only_their_own(seeded) ->
 
     runtime, _, _ = seeded
     customers = all_customers(runtime)
-    manager = runtime.app.user_by_username("zhaomin")
-    seller = runtime.app.user_by_username(SALESPEOPLE[0][0])
+    manager = runtime.app.staff.user_by_username("zhaomin")
+    seller = runtime.app.staff.user_by_username(SALESPEOPLE[0][0])
     with runtime.app.recorder.datastore.get_connection() as conn, conn.cursor() as cur:
         _, manager_access = compute_access(cur, manager.id)
         _, seller_access = compute_access(cur, seller.id)

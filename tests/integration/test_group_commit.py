@@ -14,10 +14,10 @@ from crm_es.runtime import Runtime
 
 def test_concurrent_registrations_all_land_with_distinct_positions(fresh: Runtime) -> None:
     app = fresh.app
-    admin, _ = app.ensure_admin(username="admin", password="admin-password-1")
+    admin, _ = app.staff.ensure_admin(username="admin", password="admin-password-1")
     ctx = Context(actor=str(admin.id), user_id=admin.id)
     with ThreadPoolExecutor(16) as pool:
-        written = list(pool.map(lambda i: app.register_customer(ctx=ctx, name=f"并发客户{i}", kind="customer"), range(200)))
+        written = list(pool.map(lambda i: app.customers.register(ctx=ctx, name=f"并发客户{i}", kind="customer"), range(200)))
     positions = [w.position for w in written]
     assert len(set(positions)) == 200
     with fresh.database.connect() as conn:
@@ -30,10 +30,10 @@ def test_concurrent_registrations_all_land_with_distinct_positions(fresh: Runtim
 def test_a_collision_in_a_batch_fails_only_the_command_that_caused_it(fresh: Runtime) -> None:
     app = fresh.app
     with recording("test"):
-        customer = Customer.register(name="宁波冲突测试有限公司", kind="customer", owner_id=app.ensure_admin(
+        customer = Customer.register(name="宁波冲突测试有限公司", kind="customer", owner_id=app.staff.ensure_admin(
             username="admin", password="admin-password-1")[0].id)  # fmt: skip
     app.save(customer)
-    stale_a, stale_b = app.customer(customer.id), app.customer(customer.id)
+    stale_a, stale_b = app.customers.customer(customer.id), app.customers.customer(customer.id)
     with recording("test"):
         stale_a.update_profile(city="宁波市")
         stale_b.update_profile(city="杭州市")
@@ -42,8 +42,8 @@ def test_a_collision_in_a_batch_fails_only_the_command_that_caused_it(fresh: Run
     GroupCommit(app.recorder)._commit(jobs)  # type: ignore[arg-type]
     assert jobs[0].error is None and jobs[1].error is None
     assert isinstance(jobs[2].error, IntegrityError)
-    assert app.customer(customer.id).profile["city"] == "宁波市"
-    assert app.customer(other.id).name == "杭州无关有限公司"
+    assert app.customers.customer(customer.id).profile["city"] == "宁波市"
+    assert app.customers.customer(other.id).name == "杭州无关有限公司"
 
 
 def test_writers_in_two_processes_on_one_customer_lose_no_update(fresh: Runtime) -> None:
@@ -51,18 +51,18 @@ def test_writers_in_two_processes_on_one_customer_lose_no_update(fresh: Runtime)
 
     other = connect(fresh.settings, fresh.database)  # a second application, as another process has
     try:
-        admin, _ = fresh.app.ensure_admin(username="admin", password="admin-password-1")
+        admin, _ = fresh.app.staff.ensure_admin(username="admin", password="admin-password-1")
         ctx = Context(actor=str(admin.id), user_id=admin.id)
-        customer = fresh.app.register_customer(ctx=ctx, name="宁波双进程有限公司", kind="customer")
+        customer = fresh.app.customers.register(ctx=ctx, name="宁波双进程有限公司", kind="customer")
         apps = [fresh.app, other.app]
 
         def add(i: int) -> int:
-            return apps[i % 2].add_contact(ctx=ctx, customer_id=customer.id, name=f"联系人{i}").version
+            return apps[i % 2].customers.add_contact(ctx=ctx, customer_id=customer.id, name=f"联系人{i}").version
 
         with ThreadPoolExecutor(16) as pool:
             versions = sorted(pool.map(add, range(24)))
         assert versions == list(range(2, 26))
-        contacts = fresh.app.customer(customer.id).contacts
+        contacts = fresh.app.customers.customer(customer.id).contacts
         assert sorted(c["name"] for c in contacts.values()) == sorted(f"联系人{i}" for i in range(24))
     finally:
         other.close()

@@ -19,15 +19,15 @@ from crm_es.runtime import Runtime
 def _write_history(runtime: Runtime, customers: int = 40) -> list[UUID]:
     """A few hundred events: registrations, contacts, activities, profile changes."""
     app = runtime.app
-    admin, _ = app.ensure_admin(username="admin", password="admin-password-1")
+    admin, _ = app.staff.ensure_admin(username="admin", password="admin-password-1")
     ctx = Context(actor=str(admin.id), user_id=admin.id)
     ids = []
     for i in range(customers):
-        customer = app.register_customer(ctx=ctx, name=f"宁波第{i}贸易有限公司", kind="customer", city="宁波市")
-        app.add_contact(ctx=ctx, customer_id=customer.id, name=f"王{i}", mobile="13805741234")
-        app.add_contact(ctx=ctx, customer_id=customer.id, name=f"李{i}", primary=True)
-        app.update_customer(ctx=ctx, customer_id=customer.id, credit_limit="1000.00", tags=["外贸", f"t{i % 3}"])
-        app.log_activity(ctx=ctx, customer_id=customer.id, kind="call", occurred_at=_when(i), summary="电话回访")
+        customer = app.customers.register(ctx=ctx, name=f"宁波第{i}贸易有限公司", kind="customer", city="宁波市")
+        app.customers.add_contact(ctx=ctx, customer_id=customer.id, name=f"王{i}", mobile="13805741234")
+        app.customers.add_contact(ctx=ctx, customer_id=customer.id, name=f"李{i}", primary=True)
+        app.customers.update(ctx=ctx, customer_id=customer.id, credit_limit="1000.00", tags=["外贸", f"t{i % 3}"])
+        app.customers.log_activity(ctx=ctx, customer_id=customer.id, kind="call", occurred_at=_when(i), summary="电话回访")
         ids.append(customer.id)
     return ids
 
@@ -110,16 +110,16 @@ class Faulty(CustomersProjection):
 
 def test_a_failing_handler_stops_the_projection_with_the_event_and_the_message(fresh: Runtime) -> None:
     app = fresh.app
-    admin, _ = app.ensure_admin(username="admin", password="admin-password-1")
+    admin, _ = app.staff.ensure_admin(username="admin", password="admin-password-1")
     ctx = Context(actor=str(admin.id), user_id=admin.id)
     faulty = Faulty()
     read_side = ReadSide(fresh.database, app.decode, app.events_table, [faulty], batch_size=50)
     read_side.ensure_schemas()
     read_side.start()
     try:
-        customer = app.register_customer(ctx=ctx, name="杭州故障测试有限公司", kind="customer")
-        bad = app.update_customer(ctx=ctx, customer_id=customer.id, notes="boom")
-        app.update_customer(ctx=ctx, customer_id=customer.id, city="杭州市")
+        customer = app.customers.register(ctx=ctx, name="杭州故障测试有限公司", kind="customer")
+        bad = app.customers.update(ctx=ctx, customer_id=customer.id, notes="boom")
+        app.customers.update(ctx=ctx, customer_id=customer.id, city="杭州市")
 
         stopped = _wait(lambda: read_side.status("customers").status == "error")
         assert stopped, read_side.status("customers")
@@ -142,7 +142,7 @@ def test_a_rebuild_fills_fresh_tables_while_the_live_ones_serve_and_takes_in_eve
     ids = _write_history(fresh, customers=30)
     fresh.read_side.start()
     app = fresh.app
-    admin, _ = app.ensure_admin(username="admin", password="admin-password-1")
+    admin, _ = app.staff.ensure_admin(username="admin", password="admin-password-1")
     ctx = Context(actor=str(admin.id), user_id=admin.id)
     seen: list[tuple[int, int]] = []
     late: list[UUID] = []
@@ -153,7 +153,7 @@ def test_a_rebuild_fills_fresh_tables_while_the_live_ones_serve_and_takes_in_eve
             # The live tables keep serving during the rebuild, and new events keep coming.
             with fresh.database.connect() as conn:
                 assert conn.execute("SELECT count(*) FROM read_customers.customers").fetchone()[0] == 30
-            late.append(app.register_customer(ctx=ctx, name="上海迟到物流有限公司", kind="partner").id)
+            late.append(app.customers.register(ctx=ctx, name="上海迟到物流有限公司", kind="partner").id)
 
     try:
         fresh.read_side.rebuild("customers", progress)
@@ -166,7 +166,7 @@ def test_a_rebuild_fills_fresh_tables_while_the_live_ones_serve_and_takes_in_eve
         assert late and set(ids)
 
         # The live runner goes on in the swapped-in tables (its prepared statements re-plan).
-        after = app.register_customer(ctx=ctx, name="杭州换表之后有限公司", kind="customer")
+        after = app.customers.register(ctx=ctx, name="杭州换表之后有限公司", kind="customer")
         with fresh.database.connect() as conn:
             fresh.read_side.wait_for("customers", after.position, conn, 10)
             assert conn.execute("SELECT count(*) FROM read_customers.customers").fetchone()[0] == 32
@@ -176,7 +176,7 @@ def test_a_rebuild_fills_fresh_tables_while_the_live_ones_serve_and_takes_in_eve
 
 def test_a_failing_projection_does_not_hold_up_the_others(fresh: Runtime) -> None:
     app = fresh.app
-    admin, _ = app.ensure_admin(username="admin", password="admin-password-1")
+    admin, _ = app.staff.ensure_admin(username="admin", password="admin-password-1")
     ctx = Context(actor=str(admin.id), user_id=admin.id)
     faulty = Faulty()
     faulty.name = "faulty"  # type: ignore[misc]
@@ -184,9 +184,9 @@ def test_a_failing_projection_does_not_hold_up_the_others(fresh: Runtime) -> Non
     read_side.ensure_schemas()
     read_side.start()
     try:
-        customer = app.register_customer(ctx=ctx, name="宁波隔离测试有限公司", kind="customer")
-        app.update_customer(ctx=ctx, customer_id=customer.id, notes="boom")
-        last = app.update_customer(ctx=ctx, customer_id=customer.id, city="宁波市")
+        customer = app.customers.register(ctx=ctx, name="宁波隔离测试有限公司", kind="customer")
+        app.customers.update(ctx=ctx, customer_id=customer.id, notes="boom")
+        last = app.customers.update(ctx=ctx, customer_id=customer.id, city="宁波市")
         with fresh.database.connect() as conn:
             assert read_side.wait_for("customers", last.position, conn, 10) >= last.position
         assert _wait(lambda: read_side.status("faulty").status == "error")

@@ -12,12 +12,12 @@ from crm_es.runtime import Runtime
 
 def test_customer_events_round_trip_with_exact_types_and_metadata(fresh: Runtime) -> None:
     app = fresh.app
-    admin, _ = app.ensure_admin(username="admin", password="admin-password-1")
+    admin, _ = app.staff.ensure_admin(username="admin", password="admin-password-1")
     ctx = Context(actor=str(admin.id), correlation_id="req-42", user_id=admin.id)
-    written = app.register_customer(
+    written = app.customers.register(
         ctx=ctx, name="宁波慈穗贸业有限公司", kind="customer", credit_limit="1234.5", tags=["外贸"], employees=12
     )
-    app.add_contact(ctx=ctx, customer_id=written.id, name="王丽", birthday=date(1982, 5, 17))
+    app.customers.add_contact(ctx=ctx, customer_id=written.id, name="王丽", birthday=date(1982, 5, 17))
 
     cold = CRM(env=fresh.database.eventsourcing_env(fresh.settings))  # no cache: read from PostgreSQL
     try:
@@ -38,11 +38,11 @@ def test_customer_events_round_trip_with_exact_types_and_metadata(fresh: Runtime
 
 def test_as_of_replays_the_customer_to_a_past_moment(fresh: Runtime) -> None:
     app = fresh.app
-    admin, _ = app.ensure_admin(username="admin", password="admin-password-1")
+    admin, _ = app.staff.ensure_admin(username="admin", password="admin-password-1")
     ctx = Context(actor=str(admin.id), user_id=admin.id)
-    written = app.register_customer(ctx=ctx, name="杭州回溯科技有限公司", kind="potential")
-    first = app.customer(written.id).modified_on
-    app.update_customer(ctx=ctx, customer_id=written.id, kind="customer", city="杭州市")
-    then = app.customer_as_of(written.id, first)
+    written = app.customers.register(ctx=ctx, name="杭州回溯科技有限公司", kind="potential")
+    first = app.customers.customer(written.id).modified_on
+    app.customers.update(ctx=ctx, customer_id=written.id, kind="customer", city="杭州市")
+    then = app.customers.as_of(Context.system("test"), written.id, first)
     assert then.kind == "potential" and then.profile["city"] is None and then.version == 1
-    assert app.customer_as_of(written.id, app.customer(written.id).modified_on).kind == "customer"
+    assert app.customers.as_of(Context.system("test"), written.id, app.customers.customer(written.id).modified_on).kind == "customer"

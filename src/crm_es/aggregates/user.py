@@ -152,7 +152,8 @@ class Username(CrmAggregate):
 
 class LoginRecord(CrmAggregate):
     """Sign-in attempts for one username (known or not): the operation log of logins, and the
-    lock that repeated failures put on the account for a while."""
+    locks that repeated failures put on the username, each for the address the failures came
+    from (so one address cannot lock a user out everywhere)."""
 
     @staticmethod
     def create_id(username: str) -> UUID:  # type: ignore[override]
@@ -161,29 +162,45 @@ class LoginRecord(CrmAggregate):
     @event("Opened")
     def __init__(self, username: str) -> None:
         self.username = username
-        self.failures = 0
-        self.locked_until: datetime | None = None
+        self.failures: dict[str, int] = {}
+        self.locked_until: dict[str, datetime] = {}
 
-    def locked_at(self, now: datetime) -> datetime | None:
-        """Until when the account is locked at ``now``, or None."""
-        if self.locked_until is not None and now < self.locked_until:
-            return self.locked_until
-        return None
+    @staticmethod
+    def _key(client: str | None) -> str:
+        return client or "-"
+
+    def locked_at(self, now: datetime, client: str | None) -> datetime | None:
+        """Until when the username is locked for ``client`` at ``now``, or None."""
+        until = self.locked_until.get(self._key(client))
+        return until if until is not None and now < until else None
+
+    def is_locked_anywhere(self, now: datetime) -> bool:
+        return any(now < until for until in self.locked_until.values())
+
+    def has_failures(self, client: str | None) -> bool:
+        return self.failures.get(self._key(client), 0) > 0
 
     @event("Succeeded")
     def succeeded(self, user_id: UUID, client: str | None) -> None:
-        self.failures = 0
-        self.locked_until = None
+        self.failures.pop(self._key(client), None)
+        self.locked_until.pop(self._key(client), None)
 
     def fail(self, *, reason: str, client: str | None, now: datetime, max_failures: int, lock_for: timedelta) -> None:
-        failures = self.failures + 1
+        failures = self.failures.get(self._key(client), 0) + 1
         locked_until = now + lock_for if failures >= max_failures else None
         self._failed(reason=reason, client=client, locked_until=locked_until)
 
     @event("Failed")
     def _failed(self, reason: str, client: str | None, locked_until: datetime | None) -> None:
+        key = self._key(client)
         if locked_until is not None:
-            self.failures = 0
-            self.locked_until = locked_until
+            self.failures.pop(key, None)
+            self.locked_until[key] = locked_until
         else:
-            self.failures += 1
+            self.failures[key] = self.failures.get(key, 0) + 1
+
+    @event("Unlocked")
+    def unlock(self) -> None:
+        """An operator lifted every lock (``crm-es create-admin``)."""
+        self.failures = {}
+        self.locked_until = {}

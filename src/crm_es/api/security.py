@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 import jwt
 
 from crm_es.access import Access
+from crm_es.app import Context
 from crm_es.errors import Unauthorized
 
 ALGORITHM = "HS256"
@@ -25,6 +26,12 @@ class Principal:
     @property
     def actor(self) -> str:
         return str(self.user_id)
+
+    def context(self, correlation_id: str | None = None) -> Context:
+        """The caller as the application sees them (for reads that go through it)."""
+        if correlation_id is None:
+            return Context(actor=self.actor, user_id=self.user_id, access=self.access)
+        return Context(actor=self.actor, correlation_id=correlation_id, user_id=self.user_id, access=self.access)
 
 
 def issue_token(user_id: UUID, secret: str, ttl_seconds: int) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,15 +20,10 @@ router = APIRouter(tags=["auth"])
     responses=problems(401, 415, 422, 429),
 )  # fmt: skip
 def login(body: Login, runtime: RuntimeDep, request: Request) -> Token:
-    settings = runtime.settings
-    user = runtime.app.login(
-        username=body.username,
-        password=body.password,
-        client=request.client.host if request.client else None,
-        max_failures=settings.login_max_failures,
-        lock_for=timedelta(seconds=settings.login_lock_seconds),
+    user = runtime.app.staff.login(
+        username=body.username, password=body.password, client=request.client.host if request.client else None
     )
-    ttl = settings.token_ttl_seconds
+    ttl = runtime.settings.token_ttl_seconds
     return Token(access_token=issue_token(user.id, runtime.secret_key, ttl), expires_in=ttl)
 
 
@@ -52,7 +46,7 @@ def me(principal: PrincipalDep, runtime: RuntimeDep) -> Any:
     summary="Change your own password (give the current one)", responses=problems(401, 409, 415, 422),
 )  # fmt: skip
 def change_password(body: PasswordChange, ctx: ContextDep, runtime: RuntimeDep) -> WriteResult:
-    written = runtime.app.change_own_password(
+    written = runtime.app.staff.change_own_password(
         ctx=ctx, current_password=body.current_password, new_password=body.new_password
     )
     runtime.staff_changed()

@@ -45,8 +45,9 @@ def _visible(cur: Any, principal: Principal, customer_id: UUID) -> dict[str, Any
     """The customer's row if it exists within the caller's data scope (else 404: a record
     outside the scope does not exist for them)."""
     row = customers.get_customer(cur, customer_id)
-    if row is None or not principal.access.sees("customers", row["owner_id"]):
+    if row is None:
         raise NotFound(f"no customer with id {customer_id}")
+    principal.access.ensure_sees("customers", row["owner_id"], "customer", customer_id)
     return row
 
 
@@ -55,7 +56,7 @@ def _visible(cur: Any, principal: Principal, customer_id: UUID) -> dict[str, Any
     summary="Register a customer", responses=problems(401, 403, 409, 415, 422),
 )  # fmt: skip
 def create_customer(body: CustomerCreate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
-    written = runtime.app.register_customer(ctx=ctx, **body.model_dump(exclude_unset=True))
+    written = runtime.app.customers.register(ctx=ctx, **body.model_dump(exclude_unset=True))
     return answer(response, written, "/api/v1/customers/{id}")
 
 
@@ -100,9 +101,7 @@ def get_customer(
     as_of: Annotated[AwareDatetime | None, Query(description="Show the customer as it was at this moment.")] = None,
 ) -> dict[str, Any]:
     if as_of is not None:
-        if not principal.access.sees("customers", runtime.app.customer(customer_id).owner_id):
-            raise NotFound(f"no customer with id {customer_id}")
-        customer = runtime.app.customer_as_of(customer_id, as_of)
+        customer = runtime.app.customers.as_of(principal.context(), customer_id, as_of)
         response.headers["ETag"] = f'"{customer.version}"'
         return {
             "id": customer.id, "kind": customer.kind, "owner_id": customer.owner_id,
@@ -124,7 +123,7 @@ def update_customer(
     customer_id: UUID, body: CustomerUpdate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
-    written = runtime.app.update_customer(
+    written = runtime.app.customers.update(
         ctx=ctx, customer_id=customer_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
     )
     return answer(response, written)
@@ -138,7 +137,7 @@ def reassign_customer(
     customer_id: UUID, body: CustomerReassign, _: CanReassign, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
-    written = runtime.app.reassign_customer(
+    written = runtime.app.customers.reassign(
         ctx=ctx, customer_id=customer_id, owner_id=body.owner_id, reason=body.reason, expected_version=expected_version
     )
     return answer(response, written)
@@ -152,7 +151,7 @@ def add_contact(
     customer_id: UUID, body: ContactCreate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
-    written = runtime.app.add_contact(
+    written = runtime.app.customers.add_contact(
         ctx=ctx, customer_id=customer_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
     )
     return answer(response, written, f"/api/v1/customers/{customer_id}/contacts/{{id}}")
@@ -183,7 +182,7 @@ def update_contact(
     customer_id: UUID, contact_id: UUID, body: ContactUpdate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
-    written = runtime.app.update_contact(
+    written = runtime.app.customers.update_contact(
         ctx=ctx, customer_id=customer_id, contact_id=contact_id, expected_version=expected_version,
         **body.model_dump(exclude_unset=True),
     )  # fmt: skip
@@ -198,7 +197,7 @@ def log_activity(
     customer_id: UUID, body: ActivityCreate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
-    written = runtime.app.log_activity(
+    written = runtime.app.customers.log_activity(
         ctx=ctx, customer_id=customer_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
     )
     return answer(response, written, f"/api/v1/customers/{customer_id}/activities")
@@ -227,9 +226,7 @@ def customer_history(
     customer_id: UUID, principal: CanRead, runtime: RuntimeDep,
     format: Annotated[Literal["json", "jsonl"], Query(description="jsonl streams one event per line.")] = "json",  # noqa: A002
 ) -> Any:  # fmt: skip
-    if not principal.access.sees("customers", runtime.app.customer(customer_id).owner_id):
-        raise NotFound(f"no customer with id {customer_id}")
-    items = (describe_event(n.id, e) for n, e in runtime.app.history([customer_id]))
+    items = (describe_event(n.id, e) for n, e in runtime.app.customers.history(principal.context(), customer_id))
     if format == "jsonl":
         return StreamingResponse(_jsonl(items), media_type="application/x-ndjson")
     return {"items": list(items)}

@@ -61,7 +61,7 @@ def add_item(
     list_key: str, body: ReferenceItemCreate, _: Admin, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
-    written = _apply(runtime, response, lambda: runtime.app.add_reference_item(
+    written = _apply(runtime, response, lambda: runtime.app.reference.add_item(
         ctx=ctx, list_key=list_key, expected_version=expected_version, **body.model_dump()))  # fmt: skip
     response.headers["Location"] = f"/api/v1/reference/{quote(list_key)}"
     return written
@@ -73,7 +73,7 @@ def relabel_item(
     list_key: str, key: str, body: ReferenceItemUpdate, _: Admin, ctx: ContextDep, runtime: RuntimeDep,
     expected_version: ExpectedVersionDep, response: Response, parent_key: ParentKey = None,
 ) -> WriteResult:  # fmt: skip
-    return _apply(runtime, response, lambda: runtime.app.relabel_reference_item(
+    return _apply(runtime, response, lambda: runtime.app.reference.relabel_item(
         ctx=ctx, list_key=list_key, key=key, label=body.label, parent_key=parent_key,
         expected_version=expected_version))  # fmt: skip
 
@@ -84,7 +84,7 @@ def retire_item(
     list_key: str, key: str, _: Admin, ctx: ContextDep, runtime: RuntimeDep, expected_version: ExpectedVersionDep,
     response: Response, parent_key: ParentKey = None,
 ) -> WriteResult:  # fmt: skip
-    return _apply(runtime, response, lambda: runtime.app.retire_reference_item(
+    return _apply(runtime, response, lambda: runtime.app.reference.retire_item(
         ctx=ctx, list_key=list_key, key=key, parent_key=parent_key, expected_version=expected_version))  # fmt: skip
 
 
@@ -94,5 +94,5 @@ def reinstate_item(
     list_key: str, key: str, _: Admin, ctx: ContextDep, runtime: RuntimeDep, expected_version: ExpectedVersionDep,
     response: Response, parent_key: ParentKey = None,
 ) -> WriteResult:  # fmt: skip
-    return _apply(runtime, response, lambda: runtime.app.reinstate_reference_item(
+    return _apply(runtime, response, lambda: runtime.app.reference.reinstate_item(
         ctx=ctx, list_key=list_key, key=key, parent_key=parent_key, expected_version=expected_version))  # fmt: skip

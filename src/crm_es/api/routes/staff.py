@@ -62,7 +62,7 @@ def _found(row: dict[str, Any] | None, what: str, record_id: UUID, response: Res
 @router.post("/departments", status_code=201, response_model=WriteResult, tags=["departments"],
              operation_id="departments-create", summary="Create a department", responses=WRITE_ERRORS)  # fmt: skip
 def create_department(body: DepartmentCreate, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
-    return _apply(runtime, response, lambda: runtime.app.create_department(ctx=ctx, **body.model_dump()), "/api/v1/departments/{id}")
+    return _apply(runtime, response, lambda: runtime.app.staff.create_department(ctx=ctx, **body.model_dump()), "/api/v1/departments/{id}")
 
 
 @router.get("/departments", response_model=DepartmentList, tags=["departments"], operation_id="departments-list",
@@ -86,7 +86,7 @@ def update_department(
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
     changes = body.model_dump(exclude_unset=True)
-    return _apply(runtime, response, lambda: runtime.app.change_department(
+    return _apply(runtime, response, lambda: runtime.app.staff.change_department(
         ctx=ctx, department_id=department_id, expected_version=expected_version, **changes))  # fmt: skip
 
 
@@ -102,7 +102,7 @@ def permissions(_: Admin) -> list[dict[str, str]]:
 @router.post("/roles", status_code=201, response_model=WriteResult, tags=["roles"], operation_id="roles-create",
              summary="Create a role", responses=WRITE_ERRORS)  # fmt: skip
 def create_role(body: RoleCreate, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
-    return _apply(runtime, response, lambda: runtime.app.create_role(ctx=ctx, **body.model_dump()), "/api/v1/roles/{id}")
+    return _apply(runtime, response, lambda: runtime.app.staff.create_role(ctx=ctx, **body.model_dump()), "/api/v1/roles/{id}")
 
 
 @router.get("/roles", response_model=RoleList, tags=["roles"], operation_id="roles-list", summary="Every role",
@@ -126,7 +126,7 @@ def update_role(
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
     changes = body.model_dump(exclude_unset=True)
-    return _apply(runtime, response, lambda: runtime.app.change_role(
+    return _apply(runtime, response, lambda: runtime.app.staff.change_role(
         ctx=ctx, role_id=role_id, expected_version=expected_version, **changes))  # fmt: skip
 
 
@@ -136,7 +136,7 @@ def update_role(
 @router.post("/users", status_code=201, response_model=WriteResult, tags=["users"], operation_id="users-create",
              summary="Create a user", responses=WRITE_ERRORS)  # fmt: skip
 def create_user(body: UserCreate, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
-    return _apply(runtime, response, lambda: runtime.app.register_user(ctx=ctx, **body.model_dump()), "/api/v1/users/{id}")
+    return _apply(runtime, response, lambda: runtime.app.staff.register_user(ctx=ctx, **body.model_dump()), "/api/v1/users/{id}")
 
 
 @router.get("/users", response_model=UserPage, tags=["users"], operation_id="users-list",
@@ -167,29 +167,29 @@ def update_user(
     expected_version: ExpectedVersionDep, response: Response,
 ) -> WriteResult:  # fmt: skip
     changes = body.model_dump(exclude_unset=True)
-    return _apply(runtime, response, lambda: runtime.app.change_user(
+    return _apply(runtime, response, lambda: runtime.app.staff.change_user(
         ctx=ctx, user_id=user_id, expected_version=expected_version, **changes))  # fmt: skip
 
 
 @router.post("/users/{user_id}/disable", response_model=WriteResult, tags=["users"], operation_id="users-disable",
              summary="Stop a user signing in (their tokens stop at once)", responses=WRITE_ERRORS)  # fmt: skip
 def disable_user(user_id: UUID, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
-    return _apply(runtime, response, lambda: runtime.app.disable_user(ctx=ctx, user_id=user_id))
+    return _apply(runtime, response, lambda: runtime.app.staff.disable_user(ctx=ctx, user_id=user_id))
 
 
 @router.post("/users/{user_id}/enable", response_model=WriteResult, tags=["users"], operation_id="users-enable",
              summary="Let a disabled user sign in again", responses=WRITE_ERRORS)  # fmt: skip
 def enable_user(user_id: UUID, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
-    return _apply(runtime, response, lambda: runtime.app.enable_user(ctx=ctx, user_id=user_id))
+    return _apply(runtime, response, lambda: runtime.app.staff.enable_user(ctx=ctx, user_id=user_id))
 
 
 @router.post("/users/{user_id}/reset-password", response_model=WriteResult, tags=["users"],
              operation_id="users-reset-password", summary="Set a new password", responses=WRITE_ERRORS)  # fmt: skip
 def reset_password(user_id: UUID, body: PasswordReset, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
-    return _apply(runtime, response, lambda: runtime.app.reset_password(ctx=ctx, user_id=user_id, password=body.password))
+    return _apply(runtime, response, lambda: runtime.app.staff.reset_password(ctx=ctx, user_id=user_id, password=body.password))
 
 
 @router.post("/users/{user_id}/depart", response_model=WriteResult, tags=["users"], operation_id="users-depart",
              summary="The user leaves: sign-in stops at once", responses=WRITE_ERRORS)  # fmt: skip
 def depart_user(user_id: UUID, body: Departure, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
-    return _apply(runtime, response, lambda: runtime.app.depart_user(ctx=ctx, user_id=user_id, successor_id=body.successor_id))
+    return _apply(runtime, response, lambda: runtime.app.staff.depart_user(ctx=ctx, user_id=user_id, successor_id=body.successor_id))

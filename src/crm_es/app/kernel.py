@@ -1,0 +1,378 @@
+"""The kernel of the application: the command cycle every context uses.
+
+load → act → save, retried on a concurrent write unless the caller pinned a version; an
+idempotent replay of a repeated request; group commit of concurrent commands; the ``Context``
+of a request. Contexts (customers, staff, reference …) are classes in their own modules that
+take the kernel; they reach one another only through the interfaces the kernel offers
+(``provide``/``need``) and its record kinds (``register_kind``/``check_record``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Notification, Transcoder
+from eventsourcing.utils import get_topic
+
+from crm_es.access import Access
+from crm_es.aggregates.base import CrmAggregate, recording
+from crm_es.app.commit import CrmRecorder, GroupCommit, Remember, StripedLocks
+from crm_es.errors import ConcurrentModification, InvalidInput, NotFound, PreconditionFailed
+from crm_es.store import OrjsonTranscoder
+
+log = logging.getLogger("crm_es.app")
+
+A = TypeVar("A", bound=CrmAggregate)
+P = TypeVar("P")
+
+PROCESS_NAMESPACE = uuid5(NAMESPACE_URL, "crm-es:process")
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An ``Idempotency-Key`` and a fingerprint of the request it came with."""
+
+    key: str
+    request_hash: str
+
+    @classmethod
+    def of(cls, key: str, method: str, path: str, body: Any) -> Idempotency:
+        canonical = orjson.dumps([method, path, body], option=orjson.OPT_SORT_KEYS)
+        return cls(key, hashlib.sha256(canonical).hexdigest())
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who issues a command, in which request, and under which idempotency key."""
+
+    actor: str
+    correlation_id: str = field(default_factory=lambda: str(uuid4()))
+    causation_id: str | None = None
+    idempotency: Idempotency | None = None
+    user_id: UUID | None = None
+    access: Access | None = None
+    """What the caller may see and do; None for crm-es's own processes (unrestricted)."""
+    client: str | None = None
+    """The caller's network address, when known (logins count failures per address)."""
+
+    def sees(self, resource: str, owner_id: UUID) -> bool:
+        """The one scope rule for a single record (access.py): processes see everything."""
+        return self.access is None or self.access.sees(resource, owner_id)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.access is None or self.access.admin
+
+    @classmethod
+    def system(cls, name: str) -> Context:
+        return cls(actor=f"process:{name}")
+
+    @classmethod
+    def process(cls, name: str, *, cause: str, step: str = "", correlation_id: str | None = None) -> Context:
+        """A process's command caused by event ``cause``: its idempotency key derives from the
+        process, the event and the step, so handling the event again writes nothing twice."""
+        key = str(uuid5(PROCESS_NAMESPACE, f"{name}|{cause}|{step}"))
+        return cls(
+            actor=f"process:{name}", correlation_id=correlation_id or cause, causation_id=cause,
+            idempotency=Idempotency(key, key),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a command wrote: the record's id, its version, and the position of the last event."""
+
+    id: UUID
+    version: int
+    position: int
+    created: bool = False
+    replayed: bool = False
+
+    def body(self) -> dict[str, Any]:
+        return {"id": str(self.id), "version": self.version, "position": self.position}
+
+
+Outcome = tuple[UUID, int, bool]
+"""What ``act`` returns: the id to answer with, its version, and whether it was created."""
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """A kind of record other contexts may refer to by id (an activity's opportunity)."""
+
+    name: str
+    cls: type[CrmAggregate]
+
+
+class Kernel(Application):
+    """The one crm-es application: one event store, one notification log, the command cycle."""
+
+    name = "CRM"
+    env = {  # noqa: RUF012 - the library reads a class attribute
+        "APPLICATION_RECORDER_TOPIC": get_topic(CrmRecorder),
+        "AGGREGATE_CACHE_MAXSIZE": "5000",
+    }
+
+    def __init__(self, env: Any = None) -> None:
+        super().__init__(env)
+        self._locks = StripedLocks()
+        self._appender = GroupCommit(self.recorder)  # type: ignore[arg-type]
+        self._providers: dict[type, Any] = {}
+        self._kinds: dict[str, RecordKind] = {}
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    @property
+    def events_table(self) -> str:
+        return self.recorder.events_table_name  # type: ignore[attr-defined]
+
+    def decode(self, notification: Notification) -> Any:
+        return self.mapper.to_domain_event(notification)
+
+    def connection(self) -> Any:
+        """A pooled connection of the event store (a context manager)."""
+        return self.recorder.datastore.get_connection()  # type: ignore[attr-defined]
+
+    # Interfaces between contexts ---------------------------------------------------------------
+
+    def provide(self, interface: type[P], implementation: P) -> None:
+        """Offer ``implementation`` to other contexts under ``interface`` (a Protocol)."""
+        self._providers[interface] = implementation
+
+    def need(self, interface: type[P]) -> P:
+        try:
+            return self._providers[interface]
+        except KeyError:
+            raise LookupError(f"no context provides {interface.__name__}") from None
+
+    def register_kind(self, name: str, cls: type[CrmAggregate]) -> None:
+        self._kinds[name] = RecordKind(name, cls)
+
+    def check_record(self, kind: str, record_id: UUID, field_name: str) -> CrmAggregate:
+        """The record of ``kind`` with this id, or 422 on ``field_name``: unknown id, or a kind
+        crm-es does not have (yet)."""
+        known = self._kinds.get(kind)
+        if known is None:
+            raise InvalidInput.on(field_name, f"{kind} records are not available in this version of crm-es")
+        try:
+            return self.get(known.cls, record_id, kind)
+        except NotFound:
+            raise InvalidInput.on(field_name, f"no {kind} with id {record_id}") from None
+
+    # The command cycle -------------------------------------------------------------------------
+
+    def get(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
+        """The aggregate of class ``cls`` with this id, or NotFound."""
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {what} with id {aggregate_id}") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"no {what} with id {aggregate_id}")
+        return aggregate
+
+    def replay(self, ctx: Context) -> Written | None:
+        """The stored answer to a repeated idempotent request, if this is one."""
+        if ctx.idempotency is None:
+            return None
+        with self.connection() as conn:
+            row = conn.execute(
+                "SELECT request_hash, response FROM crm.idempotency WHERE actor = %s AND key = %s",
+                (ctx.actor, ctx.idempotency.key),
+            ).fetchone()
+        if row is None:
+            return None
+        if row["request_hash"] != ctx.idempotency.request_hash:
+            raise InvalidInput.on("Idempotency-Key", "was already used with a different request; use a new key")
+        r = row["response"]
+        return Written(UUID(r["id"]), r["version"], r["position"], created=r["created"], replayed=True)
+
+    def _save(self, ctx: Context, outcome: Outcome, *aggregates: CrmAggregate) -> Written:
+        """Save the aggregates' new events (with the idempotency record, if any) in one transaction."""
+        result_id, version, created = outcome
+        remember: Remember | None = None
+        if ctx.idempotency is not None:
+            idem = ctx.idempotency
+
+            def remember(position: int) -> tuple[str, str, str, str]:
+                response = {"id": str(result_id), "version": version, "position": position, "created": created}
+                return (idem.key, ctx.actor, idem.request_hash, orjson.dumps(response).decode())
+
+        processing = ProcessingEvent()
+        processing.collect_events(*aggregates)
+        ids = self._appender.append([self.mapper.to_stored_event(e) for e in processing.events], remember)
+        self._take_snapshots(processing)
+        position = max(ids) if ids else self.recorder.max_notification_id() or 0
+        return Written(result_id, version, position, created=created)
+
+    def execute(
+        self,
+        ctx: Context,
+        load: Callable[[], list[CrmAggregate]],
+        act: Callable[[list[CrmAggregate]], Outcome],
+        *,
+        expected_version: int | None = None,
+        lock: UUID | None = None,
+    ) -> Written:
+        """Load, act, save; retry on a concurrent write unless the caller pinned a version.
+        ``act`` may append new aggregates to the list it is given; all are saved together.
+        Commands on the same aggregate (``lock``) queue up within this process, so they do
+        not spend their retries on each other; writers in other processes are retried."""
+        replay = self.replay(ctx)
+        if replay is not None:
+            return replay
+        with self._locks.hold(lock):
+            return self._attempt(ctx, load, act, expected_version)
+
+    def _attempt(
+        self,
+        ctx: Context,
+        load: Callable[[], list[CrmAggregate]],
+        act: Callable[[list[CrmAggregate]], Outcome],
+        expected_version: int | None,
+    ) -> Written:
+        for attempt in range(8):
+            if attempt:
+                time.sleep(random.uniform(0.002, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
+            aggregates = load()
+            created_only = not aggregates
+            if expected_version is not None and aggregates and aggregates[0].version != expected_version:
+                raise PreconditionFailed(
+                    f"the record is at version {aggregates[0].version}, not {expected_version}",
+                    current_version=aggregates[0].version,
+                )
+            with recording(ctx.actor, ctx.correlation_id, ctx.causation_id):
+                outcome = act(aggregates)
+            try:
+                return self._save(ctx, outcome, *aggregates)
+            except IntegrityError:
+                replay = self.replay(ctx)
+                if replay is not None:
+                    return replay
+                if created_only:
+                    raise  # a new aggregate collided with an existing one: retrying cannot help
+                if expected_version is not None:
+                    raise PreconditionFailed("the record was changed by someone else meanwhile") from None
+                log.info("concurrent write on %s; retrying", [a.id for a in aggregates])
+        raise ConcurrentModification("the record is being changed by others; try again")
+
+    def create(self, ctx: Context, make: Callable[[], CrmAggregate | Sequence[CrmAggregate]]) -> Written:
+        """Save new aggregates made by ``make`` (the first one answers the command)."""
+
+        def act(aggs: list[CrmAggregate]) -> Outcome:
+            made = make()
+            new = [made] if isinstance(made, CrmAggregate) else list(made)
+            aggs += new
+            return new[0].id, new[0].version, True
+
+        return self.execute(ctx, list, act)
+
+    def mutate(
+        self, ctx: Context, aggregate_id: UUID, load: Callable[[], A], change: Callable[[A], Any], *,
+        expected_version: int | None = None, answer: UUID | None = None, created: bool = False,
+    ) -> Written:  # fmt: skip
+        """Load one aggregate, apply ``change``, save (the common shape of commands). ``answer``
+        is the id to answer with when it is not the aggregate's (a new contact's id)."""
+
+        def act(aggs: list[CrmAggregate]) -> Outcome:
+            change(aggs[0])  # type: ignore[arg-type]
+            return answer or aggs[0].id, aggs[0].version, created
+
+        return self.execute(ctx, lambda: [load()], act, expected_version=expected_version, lock=aggregate_id)
+
+    # History -----------------------------------------------------------------------------------
+
+    def history(self, aggregate_ids: Sequence[UUID], *, after: int = 0, limit: int | None = None) -> list[tuple[Notification, Any]]:
+        """Events of these aggregates in global order after position ``after`` (at most
+        ``limit``), with their notifications. Callers page with ``after`` rather than holding
+        a connection open while a slow client reads."""
+        statement = (
+            f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{self.events_table}" '
+            "WHERE originator_id = ANY(%s) AND notification_id > %s ORDER BY notification_id"
+            + (" LIMIT %s" if limit else "")
+        )
+        params: list[Any] = [list(aggregate_ids), after] + ([limit] if limit else [])
+        with self.connection() as conn:
+            rows = conn.execute(statement, params).fetchall()
+        result = []
+        for row in rows:
+            notification = Notification(
+                id=row["notification_id"], originator_id=row["originator_id"],
+                originator_version=row["originator_version"], topic=row["topic"], state=bytes(row["state"]),
+            )  # fmt: skip
+            result.append((notification, self.decode(notification)))
+        return result
+
+    def iter_history(self, aggregate_ids: Sequence[UUID], page: int = 500) -> Iterator[tuple[Notification, Any]]:
+        """Every event of these aggregates in global order, fetched a page at a time."""
+        after = 0
+        while True:
+            chunk = self.history(aggregate_ids, after=after, limit=page)
+            yield from chunk
+            if len(chunk) < page:
+                return
+            after = chunk[-1][0].id
+
+    def as_of(self, cls: type[A], aggregate_id: UUID, at: Any, what: str) -> A:
+        """The aggregate as it was at ``at``: its events up to that moment, replayed."""
+        aggregate: Any = None
+        for domain_event in self.events.get(aggregate_id):
+            if domain_event.timestamp > at:
+                break
+            aggregate = domain_event.mutate(aggregate)
+        if aggregate is None or not isinstance(aggregate, cls):
+            raise NotFound(f"{what} {aggregate_id} did not exist at {at.isoformat()}")
+        return aggregate
+
+
+class Commands:
+    """Base of a context's commands: the kernel, and shortcuts to its cycle."""
+
+    def __init__(self, kernel: Kernel):
+        self.kernel = kernel
+
+    def save_new(self, *aggregates: CrmAggregate) -> bool:
+        """Save aggregates crm-es itself creates at start-up; False if another process won."""
+        try:
+            self.kernel.save(*aggregates)
+        except IntegrityError:
+            return False
+        return True
+
+    @staticmethod
+    def exists(kernel: Kernel, aggregate_id: UUID) -> bool:
+        try:
+            kernel.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return False
+        return True
+
+
+# Interfaces one context offers the others (``Kernel.provide``/``Kernel.need``) -----------------
+
+
+class UserDirectory(Protocol):
+    """Staff, as other contexts need it: is this an active user?"""
+
+    def check_user(self, user_id: UUID, field_name: str) -> Any:
+        """The active user with this id, or 422 on ``field_name``."""
+
+
+class ReferenceChecks(Protocol):
+    """Reference data, as other contexts need it: are these values picked from the lists?"""
+
+    def check_profile(
+        self, values: dict[str, Any], current: dict[str, Any] | None, lists: Sequence[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """``values`` checked against the lists (``lists``: field → list key) and the regions
+        (country, province, city), on top of the ``current`` record; returns them normalised."""
