@@ -17,7 +17,7 @@ from crm_es.runtime import Runtime
 
 def _entries(runtime: Runtime, **filters: Any) -> list[dict[str, Any]]:
     with runtime.app.recorder.datastore.get_connection() as conn, conn.cursor() as cur:  # type: ignore[attr-defined]
-        return list(audit.iter_entries(cur, **filters))
+        return audit.entries_after(cur, after=0, limit=1_000_000, **filters)
 
 
 def _page(runtime: Runtime, **arguments: Any) -> Page:

@@ -34,14 +34,17 @@ def get_principal(
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
-    user_id = read_token(token.strip(), runtime.secret_key)
-    with runtime.app.recorder.datastore.get_connection() as conn, conn.cursor() as cur:  # type: ignore[attr-defined]
+    claims = read_token(token.strip(), runtime.secret_key)
+    user_id = claims.user_id
+    with runtime.app.connection() as conn, conn.cursor() as cur:
         found = runtime.access_cache.get(cur, user_id)
     if found is None:
         raise Unauthorized("the token names no user")
     user, access = found
     if user["status"] != "active":
         raise Unauthorized(f"the account {user['username']} is {user['status']}")
+    if user["tokens_after"] is not None and claims.issued_at < user["tokens_after"]:
+        raise Unauthorized("the token was issued before the password changed or the account was disabled; log in again")
     return Principal(user_id=user_id, username=user["username"], access=access)
 
 
@@ -84,6 +87,7 @@ async def get_context(
         idempotency=idempotency,
         user_id=principal.user_id,
         access=principal.access,
+        client=request.client.host if request.client else None,
     )
 
 
@@ -130,6 +134,12 @@ class Reader:
             self.response.headers["X-Position"] = str(position)
             with conn.cursor() as cur:
                 yield cur
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[Cursor[Any]]:
+        """A cursor on a pooled connection, for one query (the position is already settled)."""
+        with self.runtime.app.connection() as conn, conn.cursor() as cur:
+            yield cur
 
 
 def get_reader(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from uuid import UUID, uuid4
 
 import jwt
@@ -35,32 +36,40 @@ class Principal:
 
 
 def issue_token(user_id: UUID, secret: str, ttl_seconds: int) -> str:
-    now = int(time.time())
-    claims = {"sub": str(user_id), "iat": now, "exp": now + ttl_seconds, "jti": uuid4().hex}
+    now = time.time()  # to the microsecond: a token is refused if issued before a password change
+    claims = {"sub": str(user_id), "iat": now, "exp": int(now) + ttl_seconds, "jti": uuid4().hex}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def read_token(token: str, secret: str) -> UUID:
-    """The user a token names. Verified tokens are remembered (they are immutable), so the
-    signature is checked once per token rather than once per request; expiry is checked always."""
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: UUID
+    issued_at: datetime
+    expires: float
+
+
+def read_token(token: str, secret: str) -> TokenClaims:
+    """Who a token names and when it was issued. Verified tokens are remembered (they are
+    immutable), so the signature is checked once per token rather than once per request;
+    expiry is checked always."""
     cached = _verified.get((token, secret))
-    if cached is not None:
-        user_id, expires = cached
-        if time.time() < expires:
-            return user_id
+    if cached is None:
+        try:
+            claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "iat"]})
+            cached = TokenClaims(
+                UUID(claims["sub"]), datetime.fromtimestamp(float(claims["iat"]), timezone.utc), float(claims["exp"])
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the token has expired; log in again") from None
+        except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError):
+            raise Unauthorized("the token is not valid") from None
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[(token, secret)] = cached
+    if time.time() >= cached.expires:
         raise Unauthorized("the token has expired; log in again")
-    try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
-        user_id = UUID(claims["sub"])
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("the token has expired; log in again") from None
-    except (jwt.InvalidTokenError, ValueError, TypeError):
-        raise Unauthorized("the token is not valid") from None
-    if len(_verified) >= _VERIFIED_MAX:
-        _verified.clear()
-    _verified[(token, secret)] = (user_id, float(claims["exp"]))
-    return user_id
+    return cached
 
 
 _VERIFIED_MAX = 10_000
-_verified: dict[tuple[str, str], tuple[UUID, float]] = {}
+_verified: dict[tuple[str, str], TokenClaims] = {}

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import datetime
-from functools import cache, singledispatchmethod
+from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +12,7 @@ from psycopg import Cursor
 from psycopg.rows import dict_row
 
 from crm_es.aggregates.customer import MONEY_FIELDS, PROFILE_FIELDS, TEXT_FIELDS, Customer
-from crm_es.projections.base import Projection, live_schema, q
+from crm_es.projections.base import Batch, FoldingProjection, live_schema, q
 from crm_es.projections.paging import Page, decode_cursor, encode_cursor, like_pattern
 
 SCHEMA = live_schema("customers")
@@ -57,7 +56,7 @@ _CHANGED, _CONTACTS_CHANGED = "_changed", "_contacts_changed"
 """Marks on a row in memory (not columns): it changed; its contacts changed."""
 
 
-class _Batch:
+class _Batch(Batch):
     """The rows one batch of events touches, loaded once, changed in memory, written once."""
 
     def __init__(self) -> None:
@@ -69,7 +68,8 @@ class _Batch:
         self.activities: list[tuple[Any, ...]] = []
 
     @classmethod
-    def load(cls, cur: Cursor[Any], schema: str, customer_ids: list[UUID]) -> _Batch:
+    def load(cls, cur: Cursor[Any], schema: str, items: list[tuple[int, Any]]) -> _Batch:
+        customer_ids = list({e.originator_id for _, e in items})
         batch = cls()
         rows = cur.connection.cursor(row_factory=dict_row)
         for row in rows.execute(
@@ -147,10 +147,10 @@ def _copy(cur: Cursor[Any], schema: str, table: str, columns: tuple[str, ...], r
             copy.write_row(row)
 
 
-class CustomersProjection(Projection):
+class CustomersProjection(FoldingProjection):
     name = "customers"
-    pipelined = False  # it writes a batch with COPY, which pipeline mode does not allow
     version = 3
+    batch = _Batch
     ddl = """
     CREATE TABLE {s}.customers (
         id uuid PRIMARY KEY,
@@ -208,27 +208,6 @@ class CustomersProjection(Projection):
     CREATE INDEX contacts_birthday ON {s}.contacts (extract(month FROM birthday), extract(day FROM birthday));
     CREATE INDEX activities_customer ON {s}.activities (customer_id, occurred_at DESC, id DESC);
     """
-
-    def apply_batch(self, items: list[tuple[int, Any]], cur: Cursor[Any], schema: str) -> None:
-        """Fold the batch's events into the rows they touch, in memory, then write each changed
-        row once: a few statements per batch rather than two per event."""
-        customer_ids = list({e.originator_id for _, e in items})
-        batch = _Batch.load(cur, schema, customer_ids)
-        handlers = self._handlers()
-        for _, event in items:
-            handler = handlers.get(type(event))
-            if handler is not None:
-                handler(self, event, batch)
-        batch.write(cur, schema)
-
-    @classmethod
-    @cache
-    def _handlers(cls) -> dict[type, Callable[..., None]]:
-        """Event type → fold handler, looked up once (a singledispatchmethod call builds a
-        new bound function each time, which a rebuild would pay for every event)."""
-        fold = next(klass.__dict__["fold"] for klass in cls.__mro__ if "fold" in klass.__dict__)
-        registry = fold.dispatcher.registry
-        return {event_type: handler for event_type, handler in registry.items() if event_type is not object}
 
     @singledispatchmethod
     def fold(self, event: Any, batch: _Batch) -> None:

@@ -26,13 +26,14 @@ from crm_es.projections.paging import Page, decode_cursor, encode_cursor, like_p
 SCHEMA = live_schema("staff")
 
 USER_COLUMNS = ("id", "username", "display_name", "department_id", "role_ids", "status", "created_at", "updated_at", "version")
+ADMIN_ROLE = Role.create_id("admin")
 DEPARTMENT_COLUMNS = ("id", "name", "parent_id", "manager_id", "created_at", "updated_at", "version")
 ROLE_COLUMNS = ("id", "name", "description", "permissions", "data_scope", "scopes", "created_at", "updated_at", "version")
 
 
 class StaffProjection(Projection):
     name = "staff"
-    version = 1
+    version = 2
     ddl = """
     CREATE TABLE {s}.users (
         id uuid PRIMARY KEY,
@@ -42,6 +43,7 @@ class StaffProjection(Projection):
         role_ids uuid[] NOT NULL DEFAULT '{}',
         status text NOT NULL,
         successor_id uuid,
+        tokens_after timestamptz,  -- tokens issued before this moment are refused
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL,
         version integer NOT NULL
@@ -108,7 +110,7 @@ class StaffProjection(Projection):
 
     @apply.register
     def _user_disabled(self, e: User.Disabled, cur: Cursor[Any], schema: str, position: int) -> None:
-        self._update(cur, schema, "users", e, {"status": "disabled"})
+        self._update(cur, schema, "users", e, {"status": "disabled", "tokens_after": e.timestamp})
 
     @apply.register
     def _user_enabled(self, e: User.Enabled, cur: Cursor[Any], schema: str, position: int) -> None:
@@ -116,7 +118,7 @@ class StaffProjection(Projection):
 
     @apply.register
     def _user_departed(self, e: User.Departed, cur: Cursor[Any], schema: str, position: int) -> None:
-        self._update(cur, schema, "users", e, {"status": "departed", "successor_id": e.successor_id})
+        self._update(cur, schema, "users", e, {"status": "departed", "successor_id": e.successor_id, "tokens_after": e.timestamp})
 
     @apply.register
     def _user_roles(self, e: User.RolesAssigned, cur: Cursor[Any], schema: str, position: int) -> None:
@@ -132,11 +134,11 @@ class StaffProjection(Projection):
 
     @apply.register
     def _user_password(self, e: User.PasswordReset, cur: Cursor[Any], schema: str, position: int) -> None:
-        self._update(cur, schema, "users", e, {})
+        self._update(cur, schema, "users", e, {"tokens_after": e.timestamp})
 
     @apply.register
     def _user_password_changed(self, e: User.PasswordChanged, cur: Cursor[Any], schema: str, position: int) -> None:
-        self._update(cur, schema, "users", e, {})
+        self._update(cur, schema, "users", e, {"tokens_after": e.timestamp})
 
     # Departments
 
@@ -241,8 +243,10 @@ def generation(cur: Cursor[Any]) -> int:
 
 
 def compute_access(cur: Cursor[Any], user_id: UUID) -> tuple[dict[str, Any], Access] | None:
-    """The user's row and rights; None for an unknown user."""
-    user = get_user(cur, user_id)
+    """The user's row (with ``tokens_after``) and rights; None for an unknown user."""
+    user = cur.execute(
+        q(SCHEMA, f"SELECT {', '.join(USER_COLUMNS)}, tokens_after FROM {{s}}.users WHERE id = %s"), (user_id,)
+    ).fetchone()
     if user is None:
         return None
     roles = cur.execute(
@@ -261,7 +265,11 @@ def compute_access(cur: Cursor[Any], user_id: UUID) -> tuple[dict[str, Any], Acc
         if scope not in resolved:
             resolved[scope] = _owners(cur, user, scope)
         visible[resource] = resolved[scope]
-    return user, Access(user_id=user_id, permissions=permissions, scopes=scopes, visible_owners=visible)
+    access = Access(
+        user_id=user_id, permissions=permissions, scopes=scopes, visible_owners=visible,
+        admin=ADMIN_ROLE in user["role_ids"],
+    )  # fmt: skip
+    return user, access
 
 
 def _owners(cur: Cursor[Any], user: dict[str, Any], scope: str) -> frozenset[UUID] | None:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from crm_es.api.deps import ContextDep, PrincipalDep, RuntimeDep
-from crm_es.api.schemas.auth import Login, Me, PasswordChange, Token
+from crm_es.api.schemas.auth import Login, Me, PasswordChange, PasswordChanged, Token
 from crm_es.api.schemas.common import WriteResult, problems
 from crm_es.api.security import issue_token
 from crm_es.projections import staff
@@ -42,12 +42,16 @@ def me(principal: PrincipalDep, runtime: RuntimeDep) -> Any:
 
 
 @router.post(
-    "/me/password", response_model=WriteResult, operation_id="auth-change-password",
+    "/me/password", response_model=PasswordChanged, operation_id="auth-change-password",
     summary="Change your own password (give the current one)", responses=problems(401, 409, 415, 422),
 )  # fmt: skip
-def change_password(body: PasswordChange, ctx: ContextDep, runtime: RuntimeDep) -> WriteResult:
+def change_password(body: PasswordChange, ctx: ContextDep, runtime: RuntimeDep) -> PasswordChanged:
     written = runtime.app.staff.change_own_password(
         ctx=ctx, current_password=body.current_password, new_password=body.new_password
     )
     runtime.staff_changed()
-    return WriteResult(**written.body())
+    # Every token issued before the change stops working; the caller gets a fresh one.
+    ttl = runtime.settings.token_ttl_seconds
+    return PasswordChanged(
+        **written.body(), access_token=issue_token(written.id, runtime.secret_key, ttl), expires_in=ttl
+    )

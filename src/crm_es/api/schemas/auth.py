@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_es.api.schemas.common import Strict, Text
+from crm_es.api.schemas.common import WriteResult, Strict, Text
 
 
 class Login(Strict):
@@ -43,3 +43,11 @@ class Me(BaseModel):
 class PasswordChange(Strict):
     current_password: str = Field(min_length=1, max_length=256)
     new_password: str = Field(min_length=8, max_length=256)
+
+
+class PasswordChanged(WriteResult):
+    """The change, and a fresh token: tokens issued before the change no longer work."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the new token expires.")
