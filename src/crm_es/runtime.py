@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from crm_es.app import CRM
+from crm_es.processes import all_processes
+from crm_es.processes.base import ProcessRunner
 from crm_es.projections import all_projections
 from crm_es.projections.runner import Progress, ReadSide
 from crm_es.projections.staff import AccessCache
@@ -39,7 +41,18 @@ class Runtime:
         except Exception:  # noqa: BLE001 - see above; the status carries the error
             log.exception("could not bring the staff model up to date after a staff command")
 
+    processes: ProcessRunner | None = None
+
+    def start(self) -> None:
+        """Run the projections and the process managers live (one process per installation
+        does this; API workers only serve)."""
+        self.read_side.start()
+        self.processes = ProcessRunner(self, all_processes())
+        self.processes.start()
+
     def close(self) -> None:
+        if self.processes is not None:
+            self.processes.stop()
         self.read_side.stop()
         self.app.close()
 
@@ -76,7 +89,7 @@ def running(settings: Settings, *, start_projections: bool | None = None) -> Ite
                 log.info("administrator %s: %s", settings.admin_username, outcome)
                 runtime.staff_changed()
             if settings.run_projections if start_projections is None else start_projections:
-                runtime.read_side.start()
+                runtime.start()
             yield runtime
         finally:
             runtime.close()

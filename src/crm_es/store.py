@@ -277,6 +277,14 @@ CREATE TABLE IF NOT EXISTS crm.projection_status (
     error_position bigint,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS crm.process_tracking (
+    name text PRIMARY KEY,
+    position bigint NOT NULL,
+    status text NOT NULL,
+    error text,
+    error_position bigint,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS crm.secrets (
     name text PRIMARY KEY,
     value text NOT NULL

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from crm_es.api import errors
 from crm_es.api.deps import get_principal
 from crm_es.api.middleware import RequestContext
-from crm_es.api.routes import admin, audit, auth, customers, health, reference, staff
+from crm_es.api.routes import admin, audit, auth, customers, handovers, health, reference, staff
 from crm_es.runtime import Runtime, running
 from crm_es.settings import Settings
 
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     protected = APIRouter(dependencies=[Depends(get_principal)])
     protected.include_router(customers.router)
     protected.include_router(staff.router)
+    protected.include_router(handovers.router)
     protected.include_router(reference.router)
     protected.include_router(audit.router)
     protected.include_router(admin.router)

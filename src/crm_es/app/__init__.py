@@ -12,6 +12,7 @@ from typing import Any
 
 from crm_es.app.commit import GroupCommit, StripedLocks, _Append
 from crm_es.app.customers import Customers
+from crm_es.app.handovers import Handovers
 from crm_es.app.kernel import Commands, Context, Idempotency, Kernel, Written
 from crm_es.app.reference import Reference
 from crm_es.app.staff import Staff
@@ -29,3 +30,4 @@ class CRM(Kernel):
         self.reference = Reference(self)
         self.staff = Staff(self)
         self.customers = Customers(self)
+        self.handovers = Handovers(self)

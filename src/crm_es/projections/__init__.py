@@ -1,4 +1,6 @@
-"""Projections: one module per read model (tables, event handlers, queries), and the runner."""
+"""Projections: one module per read model (tables, event handlers, queries), and the runner.
+
+``all_projections`` is the explicit list of every read model; a new one is one line here."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from crm_es.projections.base import Projection
 def all_projections() -> list[Projection]:
     from crm_es.projections.audit import AuditProjection
     from crm_es.projections.customers import CustomersProjection
+    from crm_es.projections.handovers import HandoversProjection
     from crm_es.projections.reference import ReferenceProjection
     from crm_es.projections.staff import StaffProjection
 
-    return [StaffProjection(), CustomersProjection(), AuditProjection(), ReferenceProjection()]
+    return [StaffProjection(), CustomersProjection(), AuditProjection(), ReferenceProjection(), HandoversProjection()]

@@ -388,3 +388,11 @@ def list_activities(cur: Cursor[Any], customer_id: UUID, *, limit: int, cursor: 
         rows = rows[:limit]
         next_cursor = encode_cursor("activities", [rows[-1]["occurred_at"].isoformat(), str(rows[-1]["id"])])
     return Page(rows, next_cursor)
+
+
+def owned_by(cur: Cursor[Any], owner_id: UUID) -> list[UUID]:
+    """Ids of the customers ``owner_id`` owns, oldest first (for a handover)."""
+    rows = cur.execute(
+        q(SCHEMA, "SELECT id FROM {s}.customers WHERE owner_id = %s ORDER BY created_at, id"), (owner_id,)
+    ).fetchall()
+    return [row["id"] for row in rows]

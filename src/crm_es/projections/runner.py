@@ -284,6 +284,14 @@ class ReadSide:
         with self._advanced:
             self._advanced.notify_all()
 
+    def wait_advanced(self, timeout: float) -> None:
+        """Block until a batch is applied in this process (or ``timeout``)."""
+        with self._advanced:
+            self._advanced.wait(timeout)
+
+    def wake_waiters(self) -> None:
+        self._notify_advanced()
+
     # Status ----------------------------------------------------------------------------------
 
     def _set_status(

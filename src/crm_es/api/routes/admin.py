@@ -57,3 +57,25 @@ def rebuild(name: str, _: Annotated[Principal, require("system:admin")], runtime
 
     threading.Thread(target=run, name=f"crm-es-rebuild-{name}", daemon=True).start()
     return ProjectionOut(**{**vars(current), "status": "rebuilding"})
+
+
+class ProcessOut(BaseModel):
+    name: str
+    position: int
+    head: int
+    lag: int
+    status: str
+    error: str | None = None
+    error_position: int | None = None
+
+
+@router.get(
+    "/processes", response_model=list[ProcessOut], operation_id="admin-processes",
+    summary="Position, lag and status of every process manager", responses=problems(401, 403),
+)  # fmt: skip
+def processes(_: Annotated[Principal, require("system:admin")], runtime: RuntimeDep) -> list[Any]:
+    from crm_es.processes import all_processes
+    from crm_es.processes.base import ProcessRunner
+
+    runner = runtime.processes or ProcessRunner(runtime, all_processes())
+    return runner.statuses()

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from crm_es.access import PERMISSIONS
+from crm_es.aggregates.handover import Handover
 from crm_es.api.deps import ContextDep, ExpectedVersionDep, LimitDep, ReaderDep, RuntimeDep, require
 from crm_es.api.schemas.common import Text, WriteResult, problems
 from crm_es.api.schemas.staff import (
@@ -18,6 +19,7 @@ from crm_es.api.schemas.staff import (
     DepartmentOut,
     DepartmentUpdate,
     Departure,
+    DepartureResult,
     PasswordReset,
     PermissionOut,
     RoleCreate,
@@ -189,7 +191,9 @@ def reset_password(user_id: UUID, body: PasswordReset, _: Admin, ctx: ContextDep
     return _apply(runtime, response, lambda: runtime.app.staff.reset_password(ctx=ctx, user_id=user_id, password=body.password))
 
 
-@router.post("/users/{user_id}/depart", response_model=WriteResult, tags=["users"], operation_id="users-depart",
-             summary="The user leaves: sign-in stops at once", responses=WRITE_ERRORS)  # fmt: skip
-def depart_user(user_id: UUID, body: Departure, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> WriteResult:
-    return _apply(runtime, response, lambda: runtime.app.staff.depart_user(ctx=ctx, user_id=user_id, successor_id=body.successor_id))
+@router.post("/users/{user_id}/depart", response_model=DepartureResult, tags=["users"], operation_id="users-depart",
+             summary="The user leaves: sign-in stops at once, their business moves to the successor",
+             responses=WRITE_ERRORS)  # fmt: skip
+def depart_user(user_id: UUID, body: Departure, _: Admin, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> Any:
+    result = _apply(runtime, response, lambda: runtime.app.staff.depart_user(ctx=ctx, user_id=user_id, successor_id=body.successor_id))
+    return {**result.model_dump(), "handover_id": Handover.create_id(user_id)}

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from crm_es.api.schemas.common import Strict, Text
+from crm_es.api.schemas.common import Strict, Text, WriteResult
 
 Scope = Literal["own", "department", "department_tree", "all"]
 
@@ -116,3 +116,7 @@ class UserOut(BaseModel):
 class UserPage(BaseModel):
     items: list[UserOut]
     next_cursor: str | None
+
+
+class DepartureResult(WriteResult):
+    handover_id: UUID = Field(description="GET /api/v1/handovers/{handover_id} shows what moves to whom.")
