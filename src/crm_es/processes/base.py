@@ -122,31 +122,41 @@ class ProcessRunner:
         process = self.processes[name]
         with self.runtime.database.connect(autocommit=True) as conn:
             cur = conn.cursor(row_factory=tuple_row)
-            position = cur.execute("SELECT position FROM crm.process_tracking WHERE name = %s", (name,)).fetchone()[0]
-            ready = self._ready(cur, process)
-            if ready <= position:
+            # One runner at a time per process, across every crm-es process of the installation.
+            if not cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"crm-es:process:{name}",)).fetchone()[0]:
                 return 0
-            rows = cur.execute(self._sql_batch, (position, ready, list(process.topics), self.batch_size)).fetchall()
-            handled = 0
-            for row in rows:
-                if self._stopping.is_set():
-                    break
-                notification = Notification(
-                    id=row[0], originator_id=row[1], originator_version=row[2], topic=row[3], state=bytes(row[4])
-                )
-                event = self.runtime.app.decode(notification)
-                try:
-                    process.handle(event, self.runtime)
-                except Exception as error:  # noqa: BLE001 - the process stops here, visibly
-                    raise ProcessFailed(name, notification, error) from error
-                cur.execute("UPDATE crm.process_tracking SET position = %s WHERE name = %s", (notification.id, name))
-                handled += 1
-            if len(rows) < self.batch_size and not self._stopping.is_set():
-                # Nothing more of its topics up to ``ready``: skip the events in between.
-                cur.execute(
-                    "UPDATE crm.process_tracking SET position = greatest(position, %s) WHERE name = %s", (ready, name)
-                )
-            return handled
+            try:
+                return self._handle_ready(cur, process)
+            finally:
+                cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"crm-es:process:{name}",))
+
+    def _handle_ready(self, cur: Any, process: Process) -> int:
+        name = process.name
+        position = cur.execute("SELECT position FROM crm.process_tracking WHERE name = %s", (name,)).fetchone()[0]
+        ready = self._ready(cur, process)
+        if ready <= position:
+            return 0
+        rows = cur.execute(self._sql_batch, (position, ready, list(process.topics), self.batch_size)).fetchall()
+        handled = 0
+        for row in rows:
+            if self._stopping.is_set():
+                break
+            notification = Notification(
+                id=row[0], originator_id=row[1], originator_version=row[2], topic=row[3], state=bytes(row[4])
+            )
+            event = self.runtime.app.decode(notification)
+            try:
+                process.handle(event, self.runtime)
+            except Exception as error:  # noqa: BLE001 - the process stops here, visibly
+                raise ProcessFailed(name, notification, error) from error
+            cur.execute("UPDATE crm.process_tracking SET position = %s WHERE name = %s", (notification.id, name))
+            handled += 1
+        if len(rows) < self.batch_size and not self._stopping.is_set():
+            # Nothing more of its topics up to ``ready``: skip the events in between.
+            cur.execute(
+                "UPDATE crm.process_tracking SET position = greatest(position, %s) WHERE name = %s", (ready, name)
+            )
+        return handled
 
     def _ready(self, cur: Any, process: Process) -> int:
         """The last position every read model the process needs has applied (the head if none)."""
