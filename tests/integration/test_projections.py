@@ -219,3 +219,64 @@ def test_a_projection_whose_version_changed_is_rebuilt_at_start(fresh: Runtime) 
     with fresh.database.connect() as conn:
         assert conn.execute("SELECT version FROM read_customers._tracking").fetchone()[0] == Newer.version
     assert _snapshot(fresh) == before
+
+
+class _Newer(CustomersProjection):
+    version = CustomersProjection.version + 1
+
+
+def test_a_rebuild_that_fails_with_any_error_says_failed_and_can_be_run_again(fresh: Runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+    import pytest
+
+    _write_history(fresh, customers=3)
+    read_side = fresh.read_side
+
+    def lost_connection(*_: Any, **__: Any) -> Any:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(read_side, "_rebuild_batch", lost_connection)
+    with pytest.raises(psycopg.OperationalError):
+        read_side.rebuild("customers")
+    status = read_side.status("customers")
+    assert status.status == "failed"
+    assert "OperationalError" in (status.error or "") and "server closed" in (status.error or "")
+    assert not read_side.rebuilding("customers")
+    monkeypatch.undo()
+    assert read_side.rebuild("customers") > 0
+    assert read_side.status("customers").status == "idle"
+
+
+def test_processes_starting_together_after_an_upgrade_rebuild_once_and_never_downgrade(fresh: Runtime) -> None:
+    import pytest
+
+    from crm_es.projections.runner import ProjectionNewer
+
+    _write_history(fresh, customers=3)
+    fresh.read_side.catch_up("customers")
+    rebuilds: list[str] = []
+
+    def upgraded() -> ReadSide:
+        read_side = ReadSide(fresh.database, fresh.app.decode, fresh.app.events_table, [_Newer()])
+        real = read_side.rebuild
+        read_side.rebuild = lambda name, progress=None: (rebuilds.append(name), real(name, progress))[1]  # type: ignore[method-assign]
+        return read_side
+
+    starters = [threading.Thread(target=upgraded().ensure_schemas) for _ in range(3)]
+    for starter in starters:
+        starter.start()
+    for starter in starters:
+        starter.join()
+    assert rebuilds == ["customers"]
+    with fresh.database.connect() as conn:
+        assert conn.execute("SELECT version FROM read_customers._tracking").fetchone()[0] == _Newer.version
+    older = ReadSide(fresh.database, fresh.app.decode, fresh.app.events_table, [CustomersProjection()])
+    with pytest.raises(ProjectionNewer, match="newer crm-es"):
+        older.ensure_schemas()
+    with fresh.database.connect() as conn:
+        assert conn.execute("SELECT version FROM read_customers._tracking").fetchone()[0] == _Newer.version
+    # A process still running the older code stops applying to the newer tables instead of corrupting them.
+    from crm_es.projections.runner import ProjectionStale
+
+    with pytest.raises(ProjectionStale):
+        older.catch_up("customers")

@@ -51,6 +51,23 @@ class ProjectionFailed(Exception):
         super().__init__(f"projection {name} stopped at {self.detail}")
 
 
+class ProjectionStale(ProjectionFailed):
+    """The read model's tables belong to another version of the projection's code."""
+
+    def __init__(self, name: str, stored: int, code: int):
+        self.name = name
+        self.position = None  # type: ignore[assignment]
+        self.detail = (
+            f"the read model is at version {stored} and this process runs version {code}; "
+            "restart this process with the crm-es that built it"
+        )
+        Exception.__init__(self, f"projection {name}: {self.detail}")
+
+
+class ProjectionNewer(Exception):
+    """The database holds a read model built by a newer crm-es than this one."""
+
+
 @dataclass(frozen=True)
 class ProjectionStatus:
     name: str
@@ -101,18 +118,32 @@ class ReadSide:
     # Schemas ---------------------------------------------------------------------------------
 
     def ensure_schemas(self, progress: Callable[[str], Progress | None] | None = None) -> None:
-        """Create missing read-model schemas; rebuild those whose version changed."""
-        with self.database.connect(autocommit=True) as conn:
-            for name, projection in self.projections.items():
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm-es:apply:{name}",))
-                    version = self._schema_version(conn, live_schema(name))
-                    if version is None:
-                        projection.create_tables(conn.cursor(), live_schema(name))
-                        continue
-                if version != projection.version:
-                    log.info("projection %s is at version %s, code is at %s: rebuilding", name, version, projection.version)
-                    self.rebuild(name, progress(name) if progress else None)
+        """Create missing read-model schemas; rebuild those whose version is older than the code.
+
+        Each projection is checked under a lock that every crm-es process takes, so when
+        several start at once after an upgrade one rebuilds and the others wait, then find it
+        current. A read model newer than this code is never rebuilt back: that is an error."""
+        for name, projection in self.projections.items():
+            with self.database.connect(autocommit=True) as conn:
+                conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"crm-es:migrate:{name}",))
+                try:
+                    with conn.transaction():
+                        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crm-es:apply:{name}",))
+                        version = self._schema_version(conn, live_schema(name))
+                        if version is None:
+                            projection.create_tables(conn.cursor(), live_schema(name))
+                            continue
+                    if version > projection.version:
+                        raise ProjectionNewer(
+                            f"the {name} read model was built by a newer crm-es (version {version}; this is "
+                            f"version {projection.version}): run the newer crm-es, or rebuild it with this one "
+                            f"explicitly (crm-es projections rebuild {name})"
+                        )
+                    if version < projection.version:
+                        log.info("projection %s is at version %s, code is at %s: rebuilding", name, version, projection.version)
+                        self.rebuild(name, progress(name) if progress else None)
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"crm-es:migrate:{name}",))
 
     @staticmethod
     def _schema_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
@@ -144,7 +175,13 @@ class ReadSide:
             if lock:
                 keys = sorted(f"crm-es:apply:{projection.name}" for projection, _ in targets)
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(%s::text[]) AS k", (keys,))
-            positions = [cur.execute(q(schema, "SELECT position FROM {s}._tracking")).fetchone()[0] for _, schema in targets]
+            tracked = [cur.execute(q(schema, "SELECT position, version FROM {s}._tracking")).fetchone() for _, schema in targets]
+            stale = [(p, v) for (p, _), (_, v) in zip(targets, tracked, strict=True) if v != p.version]
+            if stale:
+                # Another crm-es process rebuilt the read model for a different version of its
+                # code: applying this process's handlers to it would corrupt it.
+                return tracked[0][0], tracked[0][0], [ProjectionStale(p.name, v, p.version) for p, v in stale]
+            positions = [position for position, _ in tracked]
             head = cur.execute(self._sql_head).fetchone()[0]
             low = min(positions)
             if head <= low:
@@ -324,8 +361,8 @@ class ReadSide:
                 status, error, error_position = self._local_status.get(name) or stored.get(name, ("idle", None, None))
                 result.append(
                     ProjectionStatus(name, position, head, max(head - position, 0), status,
-                                     error if status == "error" else None,
-                                     error_position if status == "error" else None)
+                                     error if status in ("error", "failed") else None,
+                                     error_position if status in ("error", "failed") else None)
                 )  # fmt: skip
             return result
 
@@ -409,7 +446,12 @@ class ReadSide:
                 if progress:
                     progress(position, head)
             except ProjectionFailed as failure:
-                self._set_status(name, "error", failure.detail, failure.position)
+                self._set_status(name, "failed", failure.detail, failure.position)
+                raise
+            except BaseException as error:
+                # Whatever stopped it (a lost connection, a full disk, Ctrl-C), the rebuild is
+                # over: say so, with the error, rather than stay "rebuilding" for ever.
+                self._set_status(name, "failed", f"rebuild failed: {type(error).__name__}: {error}")
                 raise
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"crm-es:rebuild:{name}",))
@@ -421,6 +463,14 @@ class ReadSide:
         else:
             self._set_status(name, "idle")
         return position
+
+    def rebuilding(self, name: str) -> bool:
+        """Whether a rebuild of ``name`` is running in any crm-es process."""
+        with self.database.connect(autocommit=True) as conn:
+            free = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"crm-es:rebuild:{name}",)).fetchone()[0]
+            if free:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"crm-es:rebuild:{name}",))
+            return not free
 
     def _rebuild_batch(self, conn: psycopg.Connection[Any], targets: list[tuple[Projection, str]]) -> tuple[int, int]:
         # Nobody reads the fresh tables yet, so a rebuild takes bigger bites than a live runner.

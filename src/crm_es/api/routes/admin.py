@@ -46,7 +46,7 @@ def rebuild(name: str, _: Annotated[Principal, require("system:admin")], runtime
     if name not in read_side.projections:
         raise NotFound(f"no projection named {name!r}; known: {', '.join(read_side.projections)}")
     current = read_side.status(name)
-    if current.status == "rebuilding":
+    if read_side.rebuilding(name):
         raise Conflict(f"a rebuild of {name} is already running")
 
     def run() -> None:

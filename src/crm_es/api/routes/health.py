@@ -23,7 +23,7 @@ def readyz(runtime: RuntimeDep) -> Any:
         statuses = runtime.read_side.statuses()
     except Exception as error:  # noqa: BLE001 - any failure means not ready
         return problem(503, "Not ready", f"the database does not answer: {type(error).__name__}")
-    failed = [s.name for s in statuses if s.status == "error"]
+    failed = [s.name for s in statuses if s.status in ("error", "failed")]
     if failed:
         return problem(503, "Not ready", f"projections stopped on an error: {', '.join(failed)}")
     return {"status": "ready", "projections": {s.name: {"position": s.position, "lag": s.lag} for s in statuses}}
