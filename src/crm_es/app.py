@@ -362,8 +362,8 @@ class CRM(Application):
             self._check_owner_in_scope(ctx, owner)
 
         def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
-            self.check_customer_references(profile)
-            customer = Customer.register(name=name, kind=kind, owner_id=owner, **profile)
+            values = self.check_customer_references(profile)
+            customer = Customer.register(name=name, kind=kind, owner_id=owner, **values)
             aggs.append(customer)
             return customer.id, customer.version, True
 
@@ -373,8 +373,8 @@ class CRM(Application):
         def act(aggs: list[CrmAggregate]) -> tuple[UUID, int, bool]:
             customer = aggs[0]
             assert isinstance(customer, Customer)
-            self.check_customer_references(changes, current=customer.profile)
-            customer.update_profile(**changes)
+            values = self.check_customer_references(changes, current=customer.profile)
+            customer.update_profile(**values)
             return customer.id, customer.version, False
 
         return self._execute(ctx, lambda: [self._customer_for(ctx, customer_id)], act, expected_version=expected_version, lock=customer_id)
@@ -896,18 +896,19 @@ class CRM(Application):
         state = "is retired and no longer accepted" if reference.find(value) is not None else "is not a known value"
         raise InvalidInput.on(field, f"{value!r} {state}; known values: {known}")
 
-    def check_customer_references(self, values: dict[str, Any], current: dict[str, Any] | None = None) -> None:
+    def check_customer_references(self, values: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
         """Check a customer's industry, source, level, province and city against the reference
         lists: the fields given in ``values``, on top of the ``current`` profile (an update).
-        Province and city are checked when the country is not set or is China; a city must
-        belong to the province when both are known, a city alone must be a city of some
+        Province and city are checked when the country is not set or is China, and written as
+        people write them (浙江, 宁波); the answer is ``values`` with them in their official form
+        (浙江省, 宁波市), and with the province of a city given alone. A city must belong to the
         province. Values the record already has are kept even if they were retired since."""
         before = current or {}
         needed = {list_key for name, list_key in self._CUSTOMER_REFERENCES if values.get(name) is not None}
         if {"country", "province", "city"} & values.keys():
             needed.add("regions")
         if not needed:
-            return
+            return values
         lists = self._reference_lists(needed)
         for name, list_key in self._CUSTOMER_REFERENCES:
             if name in values:
@@ -915,34 +916,20 @@ class CRM(Application):
                     None, name, list_key, values[name], previous=before.get(name), reference=lists.get(list_key)
                 )
         if "regions" not in needed:
-            return
+            return values
 
         def effective(field: str) -> str | None:
             return self._reference_value(field, values[field] if field in values else before.get(field))
 
         country, province, city = effective("country"), effective("province"), effective("city")
         if country is not None and country.lower() not in self._CHINA:
-            return
+            return values
         was_abroad = before.get("country") is not None and str(before["country"]).lower() not in self._CHINA
         new_province = province is not None and (was_abroad or province != before.get("province"))
         new_city = city is not None and (was_abroad or city != before.get("city"))
         if not (new_province or new_city):
-            return
-        regions = lists["regions"]
-        more = "; GET /api/v1/reference/regions"
-        retired = "is retired and no longer accepted"
-        if province is not None and new_province and not regions.is_active(province):
-            state = retired if regions.find(province) is not None else "is not a known province"
-            raise InvalidInput.on("province", f"{province!r} {state}; known values: {self._known(regions.active(), more)}")
-        if city is None:
-            return
-        if province is not None and regions.find(province) is not None:
-            cities = self._known(regions.active(province), more)
-            if regions.find(city, province) is None:
-                raise InvalidInput.on("city", f"{city!r} is not a city of {province}; its cities: {cities}")
-            if new_city and not regions.is_active(city, province):
-                raise InvalidInput.on("city", f"{city!r} (or its province) {retired}; its cities: {cities}")
-        elif new_city and not any(regions.is_active(city, p) for p in regions.provinces_of(city)):
-            state = f"(or its province) {retired}" if regions.provinces_of(city) else "is not a known city"
-            raise InvalidInput.on("city", f"{city!r} {state}; give the province too, or pick one of: "
-                                          f"{self._known(regions.active_cities(), more)}")  # fmt: skip
+            return values
+        kept = (None, None) if was_abroad else (before.get("province"), before.get("city"))
+        province, city = lists["regions"].resolve_region(province, city, current=kept)
+        official = {"province": province, "city": city}
+        return {**values, **{f: v for f, v in official.items() if f in values or v != before.get(f)}}
