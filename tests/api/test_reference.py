@@ -101,7 +101,8 @@ def test_a_customer_with_an_unknown_value_is_refused_naming_the_field(api: Api) 
 def test_a_city_must_belong_to_the_province(api: Api) -> None:
     body = _problem(api.post("/customers", json={
         "name": api.unique("错位测试公司"), "kind": "customer", "province": "江苏省", "city": "宁波市"}), 422, "city")
-    assert "苏州市" in body["errors"][0]["message"]
+    assert "'宁波市' is a city of 浙江省, not 江苏省" in body["errors"][0]["message"]
+    assert body["suggestions"] == [{"province": "浙江省", "city": "宁波市"}]
     api.create_customer(city="宁波市")  # a city alone: it exists in some province
     api.create_customer(province="上海市", city="上海市")
     api.create_customer(country="美国", province="California", city="Los Angeles")  # abroad: not checked
@@ -145,3 +146,85 @@ def test_an_added_city_is_accepted_under_its_province(api: Api) -> None:
     _problem(api.post("/customers", json={"name": api.unique("新区测试公司"), "kind": "customer", "city": city}), 422, "city")
     provinces = {p["key"]: p for p in api.get("/reference/regions").json()["items"]}
     assert city not in {c["key"] for c in provinces["浙江省"]["children"]}
+
+
+def _read(api: Api, written: dict[str, Any]) -> dict[str, Any]:
+    response = api.get(f"/customers/{written['id']}", params={"min_position": written["position"]})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _region(customer: dict[str, Any]) -> tuple[str | None, str | None]:
+    return customer["province"], customer["city"]
+
+
+def test_regions_as_people_write_them_are_stored_in_their_official_form(api: Api) -> None:
+    cases = [
+        ({"province": "浙江", "city": "宁波"}, ("浙江省", "宁波市")),
+        ({"province": "\u3000浙江省 ", "city": " 宁波市\u3000"}, ("浙江省", "宁波市")),
+        ({"province": "上海", "city": "上海"}, ("上海市", "上海市")),
+        ({"province": "内蒙古"}, ("内蒙古自治区", None)),
+        ({"province": "广西", "city": "南宁"}, ("广西壮族自治区", "南宁市")),
+        ({"province": "新疆", "city": "伊犁"}, ("新疆维吾尔自治区", "伊犁哈萨克自治州")),
+        ({"province": "香港"}, ("香港特别行政区", None)),
+        ({"city": "宁波"}, ("浙江省", "宁波市")),  # a city alone gets its province
+        ({"country": "中国", "province": "西藏", "city": "拉萨"}, ("西藏自治区", "拉萨市")),
+        ({"country": "美国", "province": "California", "city": "LA"}, ("California", "LA")),  # abroad: as typed
+    ]
+    for fields, official in cases:
+        assert _region(_read(api, api.create_customer(**fields))) == official, fields
+
+
+def test_a_patch_stores_the_official_form_and_an_equal_short_form_changes_nothing(api: Api) -> None:
+    created = api.create_customer(province="浙江省", city="宁波市")
+    moved = api.patch(f"/customers/{created['id']}", json={"province": "江苏", "city": "苏州"})
+    assert moved.status_code == 200, moved.text
+    assert _region(_read(api, moved.json())) == ("江苏省", "苏州市")
+    city_only = api.patch(f"/customers/{created['id']}", json={"city": "无锡"})
+    assert city_only.status_code == 200, city_only.text
+    assert _region(_read(api, city_only.json())) == ("江苏省", "无锡市")
+    same = api.patch(f"/customers/{created['id']}", json={"province": "江苏", "city": "无锡"})
+    assert same.status_code == 200, same.text
+    assert same.json()["version"] == city_only.json()["version"]  # the same values: no event
+    alone = api.create_customer(name=api.unique("只有城市公司"))
+    filled = api.patch(f"/customers/{alone['id']}", json={"city": "宁波"})
+    assert filled.status_code == 200, filled.text
+    assert _region(_read(api, filled.json())) == ("浙江省", "宁波市")  # the province comes with the city
+
+
+def test_unknown_and_ambiguous_regions_are_refused_with_suggestions(api: Api) -> None:
+    def refused(fields: dict[str, Any], field: str) -> dict[str, Any]:
+        return _problem(api.post("/customers", json={"name": api.unique("地区测试公司"), "kind": "customer", **fields}),
+                        422, field)  # fmt: skip
+
+    body = refused({"province": "浙紅"}, "province")
+    assert body["suggestions"] == [{"province": "浙江省", "city": None}]
+    assert "did you mean 浙江省?" in body["errors"][0]["message"]
+    body = refused({"province": "江苏", "city": "苏洲"}, "city")
+    assert body["suggestions"] == [{"province": "江苏省", "city": "苏州市"}]
+    body = refused({"province": "江苏", "city": "宁波"}, "city")
+    assert "'宁波' is a city of 浙江省, not 江苏省" in body["detail"]
+    body = refused({"city": "海南"}, "city")  # 海南藏族自治州 of 青海省, or the province 海南省
+    assert body["suggestions"] == [{"province": "青海省", "city": "海南藏族自治州"}, {"province": "海南省", "city": None}]
+    body = refused({"province": "宁波"}, "province")
+    assert body["suggestions"] == [{"province": "浙江省", "city": "宁波市"}]
+    created = api.create_customer(province="浙江", city="宁波")
+    body = _problem(api.patch(f"/customers/{created['id']}", json={"city": "苏洲"}), 422, "city")
+    assert "did you mean" not in body["detail"] and "its cities: 杭州市" in body["detail"]
+
+
+def test_a_record_keeps_a_retired_district_written_in_short_form(api: Api) -> None:
+    district = f"老城{uuid.uuid4().hex[:6]}区"  # a district of a municipality, as an administrator adds it
+    added = api.post("/reference/regions/items", json={"key": district, "parent_key": "上海市"})
+    assert added.status_code == 201, added.text
+    customer = api.create_customer(province="上海", city=district.removesuffix("区"))
+    assert _region(_read(api, customer)) == ("上海市", district)
+    retired = api.post(f"/reference/regions/items/{district}/retire", params={"parent_key": "上海市"})
+    assert retired.status_code == 200, retired.text
+    kept = api.patch(f"/customers/{customer['id']}", json={"province": "上海", "city": district.removesuffix("区")})
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["version"] == customer["version"]  # the same place: nothing changes
+    for fields in ({"province": "上海", "city": district}, {"city": district.removesuffix("区")}):
+        body = _problem(api.post("/customers", json={"name": api.unique("退役城区公司"), "kind": "customer", **fields}),
+                        422, "city")  # fmt: skip
+        assert "retired" in body["detail"], body

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
-from crm_es.aggregates.reference import LISTS, ListSpec, ReferenceList
+from crm_es.aggregates.reference import LISTS, REGIONS, ListSpec, ReferenceList, short_forms
 from crm_es.errors import Conflict, DomainError, InvalidInput, NotFound
 from crm_es.store import OrjsonTranscoder
 
@@ -165,3 +166,235 @@ def test_cached_readers_see_whole_changes_only() -> None:
     before = regions.items
     regions.add_item("义乌市", parent_key="浙江省")
     assert before is not regions.items and "义乌市" not in before["浙江省"].children
+
+
+# Region names as people write them -------------------------------------------------------------
+
+
+def regions_list() -> ReferenceList:
+    return given(created("regions"))
+
+
+def refused(
+    regions: ReferenceList, province: str | None, city: str | None, field: str,
+    current: tuple[str | None, str | None] = (None, None),
+) -> InvalidInput:  # fmt: skip
+    """The 422 the resolver raises, on ``field`` (and nothing was recorded)."""
+    version = regions.version
+    with pytest.raises(InvalidInput) as raised:
+        regions.resolve_region(province, city, current=current)
+    assert [e.field for e in raised.value.errors] == [field], raised.value.detail
+    assert regions.version == version
+    return raised.value
+
+
+def suggested(error: InvalidInput) -> list[tuple[str, str | None]]:
+    return [(s["province"], s["city"]) for s in error.extra["suggestions"]]
+
+
+@pytest.mark.parametrize(
+    ("province", "city", "official"),
+    [
+        ("浙江", "宁波", ("浙江省", "宁波市")),
+        ("浙江省", "宁波市", ("浙江省", "宁波市")),
+        ("浙江省", "宁波", ("浙江省", "宁波市")),
+        ("浙江", "宁波市", ("浙江省", "宁波市")),
+        ("上海", "上海", ("上海市", "上海市")),
+        ("上海市", "上海市", ("上海市", "上海市")),
+        ("内蒙古", "呼和浩特", ("内蒙古自治区", "呼和浩特市")),
+        ("内蒙古自治区", "兴安", ("内蒙古自治区", "兴安盟")),
+        ("广西", "南宁", ("广西壮族自治区", "南宁市")),
+        ("广西壮族自治区", None, ("广西壮族自治区", None)),
+        ("新疆", "伊犁", ("新疆维吾尔自治区", "伊犁哈萨克自治州")),
+        ("新疆", "阿克苏", ("新疆维吾尔自治区", "阿克苏地区")),
+        ("西藏", "阿里", ("西藏自治区", "阿里地区")),
+        ("宁夏", "银川", ("宁夏回族自治区", "银川市")),
+        ("香港", "香港", ("香港特别行政区", "香港特别行政区")),
+        ("澳门", None, ("澳门特别行政区", None)),
+        ("台湾", "台北", ("台湾省", "台北市")),
+        ("吉林", "延边", ("吉林省", "延边朝鲜族自治州")),
+        ("吉林", "吉林", ("吉林省", "吉林市")),
+        ("湖北", "恩施", ("湖北省", "恩施土家族苗族自治州")),
+        ("湖北", "神农架", ("湖北省", "神农架林区")),
+        ("黑龙江", "大兴安岭", ("黑龙江省", "大兴安岭地区")),
+        ("青海", "海西", ("青海省", "海西蒙古族藏族自治州")),
+        ("青海", "海西蒙古族", ("青海省", "海西蒙古族藏族自治州")),
+        (None, None, (None, None)),
+        ("  ", "", (None, None)),
+    ],
+)
+def test_province_and_city_are_resolved_to_their_official_names(
+    province: str | None, city: str | None, official: tuple[str | None, str | None]
+) -> None:
+    assert regions_list().resolve_region(province, city) == official
+
+
+def test_every_default_name_resolves_from_its_full_and_its_shortest_form() -> None:
+    regions = regions_list()
+    short: dict[str, list[str]] = {}
+    for province, cities in REGIONS:
+        forms = short_forms(province)
+        assert forms, province  # every province has a short form
+        assert regions.resolve_region(forms[-1], None) == (province, None)
+        for city in cities:
+            assert regions.resolve_region(province, city) == (province, city)
+            city_forms = short_forms(city)
+            assert city_forms and len(city_forms[-1]) >= 2, city
+            assert regions.resolve_region(forms[-1], city_forms[-1]) == (province, city)
+            short.setdefault(city_forms[-1], []).append(city)
+    # no two default cities share a short form: no default city needs its province to be told apart
+    assert {form: names for form, names in short.items() if len(names) > 1} == {}
+
+
+def test_spaces_and_full_width_characters_are_normalised() -> None:
+    regions = regions_list()
+    assert regions.resolve_region("\u3000浙江\u3000", " 宁波 ") == ("浙江省", "宁波市")
+    assert regions.resolve_region(" 浙江省\t", "\u3000宁波市") == ("浙江省", "宁波市")
+    regions.add_item("798艺术区", parent_key="北京市")
+    assert regions.resolve_region("北京", "７９８艺术区") == ("北京市", "798艺术区")  # full-width digits
+
+
+def test_a_city_alone_gets_its_province() -> None:
+    regions = regions_list()
+    assert regions.resolve_region(None, "宁波") == ("浙江省", "宁波市")
+    assert regions.resolve_region(None, "宁波市") == ("浙江省", "宁波市")
+    assert regions.resolve_region(None, "延边") == ("吉林省", "延边朝鲜族自治州")
+    assert regions.resolve_region(None, "吉林") == ("吉林省", "吉林市")  # the province's name, and its city
+    assert regions.resolve_region(None, "香港") == ("香港特别行政区", "香港特别行政区")
+
+
+def test_municipalities_accept_themselves_and_the_districts_the_list_has() -> None:
+    regions = regions_list()
+    for short in ("北京", "天津", "上海", "重庆"):
+        full = f"{short}市"
+        for province in (short, full):
+            for city in (short, full):
+                assert regions.resolve_region(province, city) == (full, full)
+        assert regions.resolve_region(short, None) == (full, None)
+        assert regions.resolve_region(None, short) == (full, full)
+    error = refused(regions, "上海", "浦东新区", "city")
+    assert "not a city of 上海市; its cities: 上海市" in error.detail
+    assert suggested(error) == [("上海市", "上海市")]
+    regions.add_item("浦东新区", parent_key="上海市")
+    assert regions.resolve_region("上海", "浦东新区") == ("上海市", "浦东新区")
+    assert regions.resolve_region("上海", "浦东") == ("上海市", "浦东新区")
+    assert regions.resolve_region(None, "浦东") == ("上海市", "浦东新区")
+
+
+def test_an_ambiguous_short_form_is_refused_with_its_candidates() -> None:
+    regions = regions_list()
+    regions.add_item("朝阳区", parent_key="北京市")
+    error = refused(regions, None, "朝阳", "city")  # 朝阳区 of 北京市, or 朝阳市 of 辽宁省
+    assert "give the province too" in error.detail
+    assert suggested(error) == [("北京市", "朝阳区"), ("辽宁省", "朝阳市")]  # in the list's order
+    assert regions.resolve_region("北京", "朝阳") == ("北京市", "朝阳区")
+    assert regions.resolve_region("辽宁", "朝阳") == ("辽宁省", "朝阳市")
+    assert regions.resolve_region(None, "朝阳区") == ("北京市", "朝阳区")  # a full name is never ambiguous here
+    regions.add_item("朝阳新区", parent_key="辽宁省")
+    error = refused(regions, "辽宁", "朝阳", "city")  # two cities of one province
+    assert "give the full name" in error.detail
+    assert suggested(error) == [("辽宁省", "朝阳市"), ("辽宁省", "朝阳新区")]
+    assert regions.resolve_region("辽宁", "朝阳市") == ("辽宁省", "朝阳市")  # the full name wins
+
+
+def test_a_short_form_that_also_names_a_province_needs_the_province() -> None:
+    regions = regions_list()
+    error = refused(regions, None, "海南", "city")
+    assert suggested(error) == [("青海省", "海南藏族自治州"), ("海南省", None)]
+    assert regions.resolve_region("青海", "海南") == ("青海省", "海南藏族自治州")
+    assert regions.resolve_region("海南", "海口") == ("海南省", "海口市")
+    assert regions.resolve_region(None, "海南藏族自治州") == ("青海省", "海南藏族自治州")
+
+
+def test_an_unknown_province_is_refused_with_the_closest_names() -> None:
+    regions = regions_list()
+    error = refused(regions, "浙紅", None, "province")
+    assert "did you mean 浙江省?" in error.detail and suggested(error) == [("浙江省", None)]
+    error = refused(regions, "江", None, "province")
+    assert suggested(error) == [("江苏省", None), ("江西省", None)]  # those that begin the same way
+    error = refused(regions, "火星省", "火星市", "province")  # nothing close: the accepted values
+    assert suggested(error) == [] and "known values: 北京市, 天津市" in error.detail
+    error = refused(regions, "宁波", None, "province")  # a city in the province field
+    assert "'宁波' is not a province but a city of 浙江省" in error.detail
+    assert suggested(error) == [("浙江省", "宁波市")]
+
+
+def test_an_unknown_city_is_refused_with_the_closest_names() -> None:
+    regions = regions_list()
+    error = refused(regions, "江苏", "苏洲", "city")
+    assert "'苏洲' is not a city of 江苏省; did you mean 苏州市?" in error.detail
+    assert suggested(error) == [("江苏省", "苏州市")]
+    error = refused(regions, "江苏", "不存在", "city")  # nothing close: some of the province's cities
+    assert "its cities: 南京市, 无锡市" in error.detail
+    assert suggested(error) == [("江苏省", c) for c in ("南京市", "无锡市", "徐州市", "常州市", "苏州市")]
+    error = refused(regions, None, "宁坡", "city")
+    assert suggested(error)[0] == ("浙江省", "宁波市") and len(suggested(error)) <= 5
+    error = refused(regions, None, "南", "city")
+    assert 0 < len(suggested(error)) <= 5
+    error = refused(regions, None, "不存在市", "city")
+    assert suggested(error) == [] and "give the province too, or pick one of: 北京市" in error.detail
+    error = refused(regions, None, "浙江", "city")  # a province in the city field
+    assert "'浙江' (浙江省) is a province, not a city" in error.detail
+    assert suggested(error)[0] == ("浙江省", "杭州市")
+
+
+def test_a_city_of_another_province_is_refused_naming_its_province() -> None:
+    regions = regions_list()
+    error = refused(regions, "江苏", "宁波", "city")
+    assert "'宁波' is a city of 浙江省, not 江苏省" in error.detail
+    assert suggested(error) == [("浙江省", "宁波市")]
+    error = refused(regions, "江苏省", "宁波市", "city")
+    assert "'宁波市' is a city of 浙江省, not 江苏省" in error.detail
+    error = refused(regions, "上海", "北京", "city")
+    assert suggested(error) == [("北京市", "北京市")]
+
+
+def test_a_retired_name_is_refused_unless_the_record_has_it_already() -> None:
+    regions = regions_list()
+    regions.retire_item("宁波市", parent_key="浙江省")
+    for province, city in (("浙江", "宁波"), (None, "宁波"), ("浙江省", "宁波市")):
+        error = refused(regions, province, city, "city")
+        assert "retired" in error.detail and ("浙江省", "宁波市") not in suggested(error)
+        assert regions.resolve_region(province, city, current=("浙江省", "宁波市")) == ("浙江省", "宁波市")
+        assert regions.resolve_region(province, city, current=(None, "宁波市")) == ("浙江省", "宁波市")
+    refused(regions, "浙江", "宁波", "city", current=("浙江省", "杭州市"))  # another city: a new value
+    regions.retire_item("浙江省")
+    error = refused(regions, "浙江", None, "province")
+    assert "'浙江' (浙江省) is retired" in error.detail
+    assert regions.resolve_region("浙江", None, current=("浙江省", None)) == ("浙江省", None)
+    assert regions.resolve_region("浙江", "杭州", current=("浙江省", "杭州市")) == ("浙江省", "杭州市")
+    refused(regions, "浙江", "杭州", "city", current=("浙江省", "宁波市"))  # a new city of a retired province
+    regions.reinstate_item("浙江省")
+    assert regions.resolve_region("浙江", "杭州") == ("浙江省", "杭州市")
+
+
+def test_a_retired_candidate_does_not_make_a_name_ambiguous() -> None:
+    regions = regions_list()
+    regions.add_item("朝阳区", parent_key="北京市")
+    regions.retire_item("朝阳区", parent_key="北京市")
+    assert regions.resolve_region(None, "朝阳") == ("辽宁省", "朝阳市")
+    refused(regions, None, "朝阳", "city", current=("北京市", "朝阳区"))  # the record's own is accepted too
+
+
+def test_a_name_must_be_a_string() -> None:
+    regions = regions_list()
+    refused(regions, 33, None, "province")
+    refused(regions, "浙江", ["宁波"], "city")
+
+
+def test_the_lookup_tables_are_built_once_per_state_of_the_list() -> None:
+    history = created("regions")
+    regions = given(history)
+    index = regions._region_index()
+    regions.resolve_region("浙江", "宁波")
+    assert regions._region_index() is index  # reused while the list does not change
+    copied = copy.deepcopy(regions)
+    assert copied.resolve_region("浙江", "宁波") == ("浙江省", "宁波市")
+    added = when(regions, lambda r: r.add_item("义乌市", parent_key="浙江省"))
+    assert regions._region_index() is not index  # the command's event replaced the items
+    assert regions.resolve_region("浙江", "义乌") == ("浙江省", "义乌市")
+    refused(copied, "浙江", "义乌", "city")  # the copy is still the list before the change
+    # An event applied to a list that holds tables (as the repository's cache fast-forwards) too
+    for domain_event in added:
+        domain_event.mutate(copied)
+    assert copied.resolve_region("浙江", "义乌") == ("浙江省", "义乌市")

@@ -157,7 +157,8 @@ class Reference(Commands):
         key) and the regions, on top of the ``current`` record (an update). Province and city
         are checked when the country is not set or is China; a city must belong to the province
         when both are known, a city alone must be a city of some province. Values the record
-        already has are kept even if they were retired since. Returns ``values``."""
+        already has are kept even if they were retired since. Returns ``values`` with province
+        and city in their official form."""
         before = current or {}
         needed = {list_key for name, list_key in lists if values.get(name) is not None}
         if {"country", "province", "city"} & values.keys():
@@ -169,35 +170,25 @@ class Reference(Commands):
             if name in values:
                 self.check(name, list_key, values[name], previous=before.get(name), reference=found.get(list_key))
         if "regions" in needed:
-            self._check_region(values, before, found["regions"])
+            return self._check_region(values, before, found["regions"])
         return values
 
-    def _check_region(self, values: dict[str, Any], before: dict[str, Any], regions: ReferenceList) -> None:
+    def _check_region(self, values: dict[str, Any], before: dict[str, Any], regions: ReferenceList) -> dict[str, Any]:
+        """Province and city as people write them (浙江, 宁波) → their official form (浙江省,
+        宁波市), with the province of a city given alone; a city must belong to its province."""
+
         def effective(field: str) -> str | None:
             return self._value(field, values[field] if field in values else before.get(field))
 
         country, province, city = effective("country"), effective("province"), effective("city")
         if country is not None and country.lower() not in CHINA:
-            return
+            return values
         was_abroad = before.get("country") is not None and str(before["country"]).lower() not in CHINA
         new_province = province is not None and (was_abroad or province != before.get("province"))
         new_city = city is not None and (was_abroad or city != before.get("city"))
         if not (new_province or new_city):
-            return
-        more = "; GET /api/v1/reference/regions"
-        retired = "is retired and no longer accepted"
-        if province is not None and new_province and not regions.is_active(province):
-            state = retired if regions.find(province) is not None else "is not a known province"
-            raise InvalidInput.on("province", f"{province!r} {state}; known values: {self._known(regions.active(), more)}")
-        if city is None:
-            return
-        if province is not None and regions.find(province) is not None:
-            cities = self._known(regions.active(province), more)
-            if regions.find(city, province) is None:
-                raise InvalidInput.on("city", f"{city!r} is not a city of {province}; its cities: {cities}")
-            if new_city and not regions.is_active(city, province):
-                raise InvalidInput.on("city", f"{city!r} (or its province) {retired}; its cities: {cities}")
-        elif new_city and not any(regions.is_active(city, p) for p in regions.provinces_of(city)):
-            state = f"(or its province) {retired}" if regions.provinces_of(city) else "is not a known city"
-            raise InvalidInput.on("city", f"{city!r} {state}; give the province too, or pick one of: "
-                                          f"{self._known(regions.active_cities(), more)}")  # fmt: skip
+            return values
+        kept = (None, None) if was_abroad else (before.get("province"), before.get("city"))
+        province, city = regions.resolve_region(province, city, current=kept)
+        official = {"province": province, "city": city}
+        return {**values, **{f: v for f, v in official.items() if f in values or v != before.get(f)}}

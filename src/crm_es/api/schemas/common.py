@@ -68,6 +68,10 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldProblem] | None = None
+    suggestions: list[dict[str, str | None]] | None = Field(
+        None, description="A refused customer province or city: the places the person may have meant, "
+        "as {province, city} (city null for a province).",
+    )  # fmt: skip
 
     model_config = ConfigDict(
         json_schema_extra={
