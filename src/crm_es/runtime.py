@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
 
 from crm_es.app import CRM
 from crm_es.processes import all_processes
@@ -15,6 +19,7 @@ from crm_es.processes.base import ProcessRunner
 from crm_es.projections import all_projections
 from crm_es.projections.runner import Progress, ReadSide
 from crm_es.projections.staff import AccessCache
+from crm_es.projections.watch import PositionWatch
 from crm_es.settings import Settings
 from crm_es.store import Database, bootstrap, open_database
 
@@ -31,17 +36,50 @@ class Runtime:
 
     access_cache: AccessCache = field(default_factory=AccessCache)
 
-    def staff_changed(self) -> None:
-        """Bring the staff model up to date now: authorisation of the very next request, in any
-        process, must see a disabled user or a changed role. The write that came before has
-        committed whatever happens here: a failure is logged and shown in the projection's
-        status (and the live runner catches up later), never turned into an error answer."""
+    def caught_up(self, name: str) -> None:
+        """Bring read model ``name`` up to date now (the staff model after a staff command:
+        authorisation of the very next request, in any process, must see a disabled user or a
+        changed role). The write that came before has committed whatever happens here: a
+        failure is logged and shown in the projection's status (the live runner catches up
+        later), never turned into an error answer."""
         try:
-            self.read_side.catch_up("staff")
+            self.read_side.catch_up(name)
         except Exception:  # noqa: BLE001 - see above; the status carries the error
-            log.exception("could not bring the staff model up to date after a staff command")
+            log.exception("could not bring the %s read model up to date after a command", name)
+
+    def staff_changed(self) -> None:
+        self.caught_up("staff")
 
     processes: ProcessRunner | None = None
+    watch: PositionWatch | None = None
+    _aio: dict[Any, Any] = field(default_factory=dict)
+
+    async def aio_pool(self) -> AsyncConnectionPool:
+        """An asyncio connection pool for the request path (authorisation), one per event loop."""
+        loop = asyncio.get_running_loop()
+        opening = self._aio.get(loop)
+        if opening is None:
+            pool = AsyncConnectionPool(
+                self.database.conninfo, min_size=1, max_size=self.settings.pool_size, open=False,
+                kwargs={"autocommit": True}, name="crm-es-requests",
+            )  # fmt: skip
+            opening = self._aio[loop] = (pool, loop.create_task(pool.open(wait=True)))
+        pool, task = opening
+        if not task.done():
+            await asyncio.shield(task)
+        return pool
+
+    async def close_aio(self) -> None:
+        opening = self._aio.pop(asyncio.get_running_loop(), None)
+        if opening is not None:
+            await opening[0].close()
+
+    def positions(self) -> PositionWatch:
+        """The read models' positions in this process (started on first use)."""
+        if self.watch is None:
+            self.watch = PositionWatch(self.database, list(self.read_side.projections), self.app.events_table)
+        self.watch.start()
+        return self.watch
 
     def start(self) -> None:
         """Run the projections and the process managers live (one process per installation
@@ -53,6 +91,8 @@ class Runtime:
     def close(self) -> None:
         if self.processes is not None:
             self.processes.stop()
+        if self.watch is not None:
+            self.watch.stop()
         self.read_side.stop()
         self.app.close()
 

@@ -41,9 +41,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             from crm_es.api.routes import bench
 
             await run_in_threadpool(bench.ensure_table, app.state.runtime)
+        await run_in_threadpool(app.state.runtime.positions)  # starts listening for read-model positions
         try:
             yield
         finally:
+            await app.state.runtime.close_aio()
             await run_in_threadpool(stack.close)
 
     app = FastAPI(

@@ -1,4 +1,12 @@
-"""Dependencies shared by the routes: runtime, caller, command context, If-Match, reads."""
+"""Dependencies shared by the routes: runtime, caller, command context, If-Match, reads.
+
+Every dependency here is ``async`` and does no blocking work, so FastAPI resolves it on the
+event loop instead of handing it to the thread pool: a request costs one thread hop (the
+route's own body, where psycopg and eventsourcing block) and one database round trip to
+authorise (``AccessCache.aget``). Reads that wait for a position (``min_position``) wait here,
+on the positions each process keeps in memory (projections/watch.py), holding no connection
+and no thread.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +15,39 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Query, Request
 from psycopg import Cursor
+from starlette.responses import Response
 
 from crm_es.api.security import Principal, read_token
 from crm_es.app import Context, Idempotency
 from crm_es.errors import Forbidden, InvalidInput, Unauthorized
+from crm_es.projections.staff import compute_access
 from crm_es.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_principal(
-    runtime: RuntimeDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """The caller, from the bearer token, with their current rights: a disabled user's tokens,
-    or a changed role, take effect on the very next request."""
+    or a changed role, take effect on the very next request, in every process."""
+    principal = request.scope.get("crm_es.principal")
+    if principal is not None:
+        return principal  # resolved once per request, whichever dependency asks first
+    runtime: Runtime = request.app.state.runtime
+    authorization = request.headers.get("authorization")
     if not authorization:
         raise Unauthorized("send Authorization: Bearer <token> (POST /api/v1/auth/login gives one)")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
     claims = read_token(token.strip(), runtime.secret_key)
-    user_id = claims.user_id
-    with runtime.app.connection() as conn, conn.cursor() as cur:
-        found = runtime.access_cache.get(cur, user_id)
+    found = await runtime.access_cache.aget(await runtime.aio_pool(), claims.user_id, _compute(runtime))
     if found is None:
         raise Unauthorized("the token names no user")
     user, access = found
@@ -45,7 +55,17 @@ def get_principal(
         raise Unauthorized(f"the account {user['username']} is {user['status']}")
     if user["tokens_after"] is not None and claims.issued_at < user["tokens_after"]:
         raise Unauthorized("the token was issued before the password changed or the account was disabled; log in again")
-    return Principal(user_id=user_id, username=user["username"], access=access)
+    principal = Principal(user_id=claims.user_id, username=user["username"], access=access)
+    request.scope["crm_es.principal"] = principal
+    return principal
+
+
+def _compute(runtime: Runtime) -> Any:
+    def compute(user_id: Any) -> Any:
+        with runtime.app.connection() as conn, conn.cursor() as cur:
+            return compute_access(cur, user_id)
+
+    return compute
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -54,7 +74,8 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def require(permission: str) -> Any:
     """A dependency that lets the request through only if the caller has ``permission``."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(request: Request) -> Principal:
+        principal = await get_principal(request)
         if not principal.access.allows(permission):
             raise Forbidden(f"this needs the permission {permission}")
         return principal
@@ -64,12 +85,12 @@ def require(permission: str) -> Any:
 
 async def get_context(
     request: Request,
-    principal: PrincipalDep,
     idempotency_key: Annotated[
         str | None,
         Header(description="Repeat a POST safely: the same key and body return the first result and write nothing."),
     ] = None,
 ) -> Context:
+    principal = await get_principal(request)
     idempotency = None
     if idempotency_key is not None:
         key = idempotency_key.strip()
@@ -94,7 +115,7 @@ async def get_context(
 ContextDep = Annotated[Context, Depends(get_context)]
 
 
-def get_expected_version(
+async def get_expected_version(
     if_match: Annotated[
         str | None,
         Header(description='Only apply the command if the record is at this version: the ETag, e.g. "3".'),
@@ -114,50 +135,67 @@ def get_expected_version(
 ExpectedVersionDep = Annotated[int | None, Depends(get_expected_version)]
 
 
+def _default(value: Any) -> Any:
+    """JSON for what orjson lacks: Decimal amounts as strings ("1234.50"), sets as lists."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def json_bytes(data: Any) -> bytes:
+    return orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+
+
+class JSONAnswer(Response):
+    """A JSON response serialised once, with orjson, from what the read model returned."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
+
+
 class Reader:
-    """Reads from a read model at or after the position the client asks for (read-your-writes),
-    and reports the position the answer reflects in ``X-Position``."""
+    """Reads from one read model at or after the position the client asked for (read-your-
+    writes); ``answer`` reports the position the answer reflects in ``X-Position``."""
 
-    def __init__(self, runtime: Runtime, response: Response, min_position: int | None):
+    def __init__(self, runtime: Runtime, projection: str, position: int):
         self.runtime = runtime
-        self.response = response
-        self.min_position = min_position
-
-    @contextlib.contextmanager
-    def at(self, projection: str) -> Iterator[Cursor[Any]]:
-        with self.runtime.app.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-            read_side = self.runtime.read_side
-            if self.min_position:
-                position = read_side.wait_for(projection, self.min_position, conn, self.runtime.settings.read_wait_seconds)
-            else:
-                position = read_side.position(projection, conn)
-            self.response.headers["X-Position"] = str(position)
-            with conn.cursor() as cur:
-                yield cur
+        self.projection = projection
+        self.position = position
 
     @contextlib.contextmanager
     def cursor(self) -> Iterator[Cursor[Any]]:
-        """A cursor on a pooled connection, for one query (the position is already settled)."""
+        """A cursor on a pooled connection, held only for the queries inside the block."""
         with self.runtime.app.connection() as conn, conn.cursor() as cur:
             yield cur
 
 
-def get_reader(
-    runtime: RuntimeDep,
-    response: Response,
-    min_position: Annotated[
-        int | None,
-        Query(ge=0, le=2**62, description="Wait (up to 5 s) until the read model has applied this position."),
-    ] = None,
-    x_min_position: Annotated[int | None, Header(ge=0, le=2**62)] = None,
-) -> Reader:
-    return Reader(runtime, response, min_position if min_position is not None else x_min_position)
+    def answer(self, content: Any, *, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONAnswer:
+        return JSONAnswer(content, status_code=status_code, headers={"X-Position": str(self.position), **(headers or {})})
 
 
-ReaderDep = Annotated[Reader, Depends(get_reader)]
+_POSITION_QUERY = Query(ge=0, le=2**62, description="Wait (up to 5 s) until the read model has applied this position.")
 
 
-def limit_param(
+def reads(projection: str) -> Any:
+    """A ``Reader`` of read model ``projection`` for the route (waits for ``min_position`` or
+    the ``X-Min-Position`` header first)."""
+
+    async def reader(
+        request: Request,
+        min_position: Annotated[int | None, _POSITION_QUERY] = None,
+        x_min_position: Annotated[int | None, Header(ge=0, le=2**62)] = None,
+    ) -> Reader:
+        runtime: Runtime = request.app.state.runtime
+        wanted = min_position if min_position is not None else x_min_position
+        position = await runtime.positions().reached(projection, wanted, runtime.settings.read_wait_seconds)
+        return Reader(runtime, projection, position)
+
+    return Depends(reader)
+
+
+async def limit_param(
     limit: Annotated[int, Query(ge=1, le=500, description="Page size (default 50, at most 500).")] = 50,
 ) -> int:
     return limit

@@ -27,6 +27,7 @@ from psycopg.rows import tuple_row
 
 from crm_es.errors import Conflict, InvalidInput, NotFound, ReadModelBehind
 from crm_es.projections.base import Projection, live_schema, next_schema, q
+from crm_es.projections.watch import announce
 from crm_es.store import Database
 
 log = logging.getLogger("crm_es.projections")
@@ -199,6 +200,7 @@ class ReadSide:
                 for i, o, v, t, st in rows
             ]
             events = _Decoded(self.decode)
+            announced: dict[str, int] = {}
             for (projection, schema), position in zip(targets, positions, strict=True):
                 if position >= end:
                     continue
@@ -214,6 +216,10 @@ class ReadSide:
                         failures.append(failure)
                         reached = failure.position - 1
                 cur.execute(q(schema, "UPDATE {s}._tracking SET position = %s"), (reached,))
+                if schema == live_schema(projection.name):
+                    announced[projection.name] = reached
+            if announced:
+                announce(cur, announced)
             self._before_commit(",".join(projection.name for projection, _ in targets))
         return end, head, failures
 
@@ -443,6 +449,7 @@ class ReadSide:
                         conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(live), sql.Identifier(old)))
                     conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(fresh), sql.Identifier(live)))
                     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(old)))
+                    announce(conn.cursor(), {name: position})
                 if progress:
                     progress(position, head)
             except ProjectionFailed as failure:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from crm_es.api.schemas.common import WriteResult
+from crm_es.api.deps import JSONAnswer
 from crm_es.app import Written
 
 
-def answer(response: Response, written: Written, location: str | None = None) -> WriteResult:
-    """``{id, version, position}`` with the record's ETag; 201 and ``Location`` when the
-    command created the record (``location`` may name it with ``{id}``)."""
+def answer(
+    response: Response | None, written: Written, location: str | None = None, *, status: int = 200, **extra: object
+) -> JSONAnswer:
+    """``{id, version, position}`` (and ``extra`` fields) with the record's ETag; 201 and
+    ``Location`` when the command created the record (``location`` may name it with ``{id}``).
+    Headers a route set on ``response`` are kept."""
+    headers = {k: v for k, v in (response.headers.items() if response is not None else ()) if k != "content-length"}
+    headers["ETag"] = f'"{written.version}"'
     if written.created and location:
-        response.status_code = 201
-        response.headers["Location"] = location.format(id=written.id)
-    response.headers["ETag"] = f'"{written.version}"'
-    return WriteResult(**written.body())
+        status = 201
+        headers["Location"] = location.format(id=written.id)
+    return JSONAnswer({**written.body(), **extra}, status_code=status, headers=headers)

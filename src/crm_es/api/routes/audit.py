@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from crm_es.api.deps import LimitDep, Reader, ReaderDep, require
+from crm_es.api.deps import LimitDep, Reader, reads, require
 from crm_es.api.schemas.common import EventPage, Text, problems
 from crm_es.api.security import Principal
 from crm_es.errors import InvalidInput
@@ -22,6 +22,7 @@ from crm_es.projections import audit
 router = APIRouter(tags=["audit"])
 
 CanRead = Annotated[Principal, require("audit:read")]
+Read = Annotated[Reader, reads("audit")]
 EXPORT_PAGE = 1000
 
 CSV_COLUMNS = (
@@ -38,7 +39,7 @@ def audit_filters(
     aggregate_id: Annotated[UUID | None, Query(description="The record the events belong to.")] = None,
     since: Annotated[AwareDatetime | None, Query(description="Events at or after this moment.")] = None,
     until: Annotated[AwareDatetime | None, Query(description="Events before this moment.")] = None,
-) -> dict[str, Any]:
+) -> Any:
     if since is not None and until is not None and since > until:
         raise InvalidInput.on("since", "must not be after until")
     return {
@@ -55,12 +56,12 @@ FiltersDep = Annotated[dict[str, Any], Depends(audit_filters)]
     summary="The operation log, newest first", responses=problems(401, 403, 422, 503),
 )  # fmt: skip
 def list_audit(
-    filters: FiltersDep, reader: ReaderDep, limit: LimitDep, principal: CanRead,
+    filters: FiltersDep, reader: Read, limit: LimitDep, principal: CanRead,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> dict[str, Any]:  # fmt: skip
-    with reader.at("audit") as cur:
+) -> Any:  # fmt: skip
+    with reader.cursor() as cur:
         page = audit.list_entries(cur, limit=limit, cursor=cursor, actors=principal.access.actors("audit"), **filters)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return reader.answer({"items": page.items, "next_cursor": page.next_cursor})
 
 
 @router.get(
@@ -68,15 +69,13 @@ def list_audit(
     response_class=StreamingResponse,
     responses={**problems(401, 403, 422, 503), 200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with a BOM"}},
 )  # fmt: skip
-def export_audit(filters: FiltersDep, reader: ReaderDep, response: Response, principal: CanRead) -> StreamingResponse:
-    with reader.at("audit"):
-        pass  # waits for min_position (or fails) before the response starts; sets X-Position
+def export_audit(filters: FiltersDep, reader: Read, principal: CanRead) -> StreamingResponse:
     return StreamingResponse(
         _csv(reader, {**filters, "actors": principal.access.actors("audit")}),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": 'attachment; filename="audit.csv"',
-            "X-Position": response.headers["X-Position"],
+            "X-Position": str(reader.position),
         },
     )
 

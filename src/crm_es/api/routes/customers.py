@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from crm_es.aggregates.base import describe_event
-from crm_es.api.deps import ContextDep, ExpectedVersionDep, LimitDep, ReaderDep, RuntimeDep, require
+from crm_es.api.deps import JSONAnswer, ContextDep, ExpectedVersionDep, LimitDep, Reader, RuntimeDep, reads, require
 from crm_es.api.routes import answer
 from crm_es.api.security import Principal
 from crm_es.api.schemas.common import EventPage, Text, WriteResult, problems
@@ -39,9 +39,10 @@ WRITE_ERRORS = problems(401, 403, 404, 409, 412, 415, 422)
 CanRead = Annotated[Principal, require("customers:read")]
 CanWrite = Annotated[Principal, require("customers:write")]
 CanReassign = Annotated[Principal, require("customers:reassign")]
+Read = Annotated[Reader, reads("customers")]
 
 
-def _visible(cur: Any, principal: Principal, customer_id: UUID) -> dict[str, Any]:
+def _visible(cur: Any, principal: Principal, customer_id: UUID) -> Any:
     """The customer's row if it exists within the caller's data scope (else 404: a record
     outside the scope does not exist for them)."""
     row = customers.get_customer(cur, customer_id)
@@ -66,7 +67,7 @@ def create_customer(body: CustomerCreate, _: CanWrite, ctx: ContextDep, runtime:
 )  # fmt: skip
 def list_customers(
     principal: CanRead,
-    reader: ReaderDep,
+    reader: Read,
     limit: LimitDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     owner_id: UUID | None = None,
@@ -78,14 +79,14 @@ def list_customers(
         Text | None,
         Query(max_length=100, description="Fuzzy search over name, phone and contact names; Chinese substrings and small typos match."),
     ] = None,
-) -> dict[str, Any]:
-    with reader.at("customers") as cur:
+) -> Any:
+    with reader.cursor() as cur:
         page = customers.list_customers(
             cur, limit=limit, cursor=cursor, owner_id=owner_id, kind=kind, province=province,
             city=city, industry=industry, q_text=q.strip() if q and q.strip() else None,
             owners=principal.access.owners("customers"),
         )  # fmt: skip
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return reader.answer({"items": page.items, "next_cursor": page.next_cursor})
 
 
 @router.get(
@@ -95,24 +96,22 @@ def list_customers(
 def get_customer(
     customer_id: UUID,
     principal: CanRead,
-    reader: ReaderDep,
+    reader: Read,
     runtime: RuntimeDep,
     response: Response,
     as_of: Annotated[AwareDatetime | None, Query(description="Show the customer as it was at this moment.")] = None,
-) -> dict[str, Any]:
+) -> Any:
     if as_of is not None:
         customer = runtime.app.customers.as_of(principal.context(), customer_id, as_of)
-        response.headers["ETag"] = f'"{customer.version}"'
-        return {
+        return reader.answer({
             "id": customer.id, "kind": customer.kind, "owner_id": customer.owner_id,
             **{k: (list(v) if k == "tags" else v) for k, v in customer.profile.items()},
             "contact_count": len(customer.contacts), "activity_count": customer.activity_count,
             "created_at": customer.created_on, "updated_at": customer.modified_on, "version": customer.version,
-        }  # fmt: skip
-    with reader.at("customers") as cur:
+        }, headers={"ETag": f'"{customer.version}"'})  # fmt: skip
+    with reader.cursor() as cur:
         row = _visible(cur, principal, customer_id)
-    response.headers["ETag"] = f'"{row["version"]}"'
-    return row
+    return reader.answer(row, headers={"ETag": f'"{row["version"]}"'})
 
 
 @router.patch(
@@ -161,14 +160,14 @@ def add_contact(
     "/{customer_id}/contacts", response_model=ContactList, operation_id="customers-list-contacts",
     summary="List a customer's contacts", responses=problems(401, 403, 404, 422, 503),
 )  # fmt: skip
-def list_contacts(customer_id: UUID, principal: CanRead, reader: ReaderDep) -> dict[str, Any]:
-    with reader.at("customers") as cur:
+def list_contacts(customer_id: UUID, principal: CanRead, reader: Read) -> Any:
+    with reader.cursor() as cur:
         _visible(cur, principal, customer_id)
         rows = customers.list_contacts(cur, customer_id)
-    return {"items": [_contact(r) for r in rows], "next_cursor": None}
+    return reader.answer({"items": [_contact(r) for r in rows], "next_cursor": None})
 
 
-def _contact(row: dict[str, Any]) -> dict[str, Any]:
+def _contact(row: dict[str, Any]) -> Any:
     row = dict(row)
     row["primary"] = row.pop("is_primary")
     return row
@@ -208,13 +207,13 @@ def log_activity(
     summary="A customer's activity records, newest first", responses=problems(401, 403, 404, 422, 503),
 )  # fmt: skip
 def list_activities(
-    customer_id: UUID, principal: CanRead, reader: ReaderDep, limit: LimitDep,
+    customer_id: UUID, principal: CanRead, reader: Read, limit: LimitDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> dict[str, Any]:  # fmt: skip
-    with reader.at("customers") as cur:
+) -> Any:  # fmt: skip
+    with reader.cursor() as cur:
         _visible(cur, principal, customer_id)
         page = customers.list_activities(cur, customer_id, limit=limit, cursor=cursor)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return reader.answer({"items": page.items, "next_cursor": page.next_cursor})
 
 
 @router.get(
@@ -229,7 +228,7 @@ def customer_history(
     items = (describe_event(n.id, e) for n, e in runtime.app.customers.history(principal.context(), customer_id))
     if format == "jsonl":
         return StreamingResponse(_jsonl(items), media_type="application/x-ndjson")
-    return {"items": list(items)}
+    return JSONAnswer({"items": list(items)})
 
 
 def _jsonl(items: Iterator[dict[str, Any]]) -> Iterator[bytes]:
