@@ -21,6 +21,7 @@ from crm_es.api.schemas.customers import (
     ActivityPage,
     ContactCreate,
     ContactList,
+    ContactOut,
     ContactUpdate,
     CustomerCreate,
     CustomerOut,
@@ -167,6 +168,22 @@ def list_contacts(customer_id: UUID, principal: CanRead, reader: ReaderDep) -> d
         _visible(cur, principal, customer_id)
         rows = customers.list_contacts(cur, customer_id)
     return {"items": [_contact(r) for r in rows], "next_cursor": None}
+
+
+@router.get(
+    "/{customer_id}/contacts/{contact_id}", response_model=ContactOut, operation_id="customers-get-contact",
+    summary="Read a contact", responses=problems(401, 403, 404, 422, 503),
+)  # fmt: skip
+def get_contact(customer_id: UUID, contact_id: UUID, principal: CanRead, reader: ReaderDep, response: Response) -> dict[str, Any]:
+    """The contact as the read model shows it; ``ETag`` is the customer's version (contacts are
+    part of the customer record, so ``If-Match`` on a contact names the customer's version)."""
+    with reader.at("customers") as cur:
+        customer = _visible(cur, principal, customer_id)
+        row = customers.get_contact(cur, customer_id, contact_id)
+    if row is None:
+        raise NotFound(f"customer {customer_id} has no contact with id {contact_id}")
+    response.headers["ETag"] = f'"{customer["version"]}"'
+    return _contact(row)
 
 
 def _contact(row: dict[str, Any]) -> dict[str, Any]:
