@@ -1,13 +1,25 @@
-"""A new contact's ``Location`` names a route that answers the contact."""
+"""Hostile and careless input over HTTP: every answer is a small, documented problem, never a 500.
+
+Covers the text every request body takes, body size and shape limits, 405 answers, the offline
+API documentation, caching headers on credentials, and the contact that a new contact's
+``Location`` names.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import Api
+
+MIB = 1024 * 1024
 
 
 def _problem(response: Any, status: int) -> dict[str, Any]:
@@ -17,6 +29,36 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
     assert body["status"] == status and body["title"] and body["detail"]
     return body
 
+
+def _json_bytes(body: Any) -> bytes:
+    """JSON as a client would send it; lone surrogates go out as ``\\udXXX`` escapes, which is
+    valid JSON syntax (httpx's own encoder refuses them)."""
+    return json.dumps(body, ensure_ascii=True).encode()
+
+
+def _send(api: Api, method: str, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+    return api.request(method, path, content=_json_bytes(body), headers={"Content-Type": "application/json", **(headers or {})})
+
+
+# -- 5. Offline API documentation ----------------------------------------------------------------
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_documentation_needs_no_other_host(client: TestClient, page: str) -> None:
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.text
+    assert not re.search(r"(?:https?:)?//[A-Za-z0-9]", html), re.findall(r"(?:https?:)?//[^\s\"'<>]+", html)
+    assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    assert any(a.endswith(".js") for a in assets), assets
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        loaded = client.get(asset)
+        assert loaded.status_code == 200, asset
+        assert len(loaded.content) > 1000, asset
+    assert "/openapi.json" in html
+
+
+# -- 7. A new contact's Location ----------------------------------------------------------------
 
 def test_the_location_of_a_new_contact_answers_the_contact(api: Api) -> None:
     customer = api.create_customer()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi_offline import FastAPIOffline
 
 from crm_es.api import errors
 from crm_es.api.deps import get_principal
@@ -46,7 +47,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         finally:
             await run_in_threadpool(stack.close)
 
-    app = FastAPI(
+    # The documentation pages load Swagger UI and ReDoc from files shipped in a package, not a CDN,
+    # so /docs works on a network without the internet.
+    app = FastAPIOffline(
         title="crm-es",
         version="0.1.0",
         description=DESCRIPTION,
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             {"name": "admin", "description": "Projections: status, rebuild"},
             {"name": "health", "description": "Liveness and readiness"},
         ],
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from the online validator
     )
     if runtime is not None:
         app.state.runtime = runtime
