@@ -40,6 +40,173 @@ def _send(api: Api, method: str, path: str, body: Any, headers: dict[str, str] |
     return api.request(method, path, content=_json_bytes(body), headers={"Content-Type": "application/json", **(headers or {})})
 
 
+# -- 1. Text fields ------------------------------------------------------------------------------
+
+@dataclass
+class Records:
+    customer: str
+    contact: str
+    department: str
+    role: str
+    user: str
+    admin: str
+
+
+@pytest.fixture(scope="module")
+def records(api: Api) -> Records:
+    customer = api.create_customer()["id"]
+    contact = api.post(f"/customers/{customer}/contacts", json={"name": "王丽"})
+    assert contact.status_code == 201, contact.text
+    department = api.post("/departments", json={"name": api.unique("加固部")})
+    role = api.post("/roles", json={"name": api.unique("加固角色"), "permissions": [], "data_scope": "own"})
+    user = api.post("/users", json={"username": f"hard-{uuid.uuid4().hex[:8]}", "password": "hardening-pass-1",
+                                    "display_name": "加固"})  # fmt: skip
+    for response in (department, role, user):
+        assert response.status_code == 201, response.text
+    admin = api.get("/me").json()["id"]
+    return Records(customer, contact.json()["id"], department.json()["id"], role.json()["id"], user.json()["id"], admin)
+
+
+CUSTOMER_TEXT = ["name", "industry", "source", "level", "country", "province", "city", "address", "phone", "fax",
+                 "email", "website", "notes", "tags"]  # fmt: skip
+CONTACT_TEXT = ["name", "title", "department", "phone", "mobile", "email", "address", "hobbies"]
+
+# (method, path as in the OpenAPI document, a valid body, its free-text fields)
+BODIES: list[tuple[str, str, dict[str, Any], list[str]]] = [
+    ("POST", "/customers", {"name": "加固测试公司", "kind": "customer"}, CUSTOMER_TEXT),
+    ("PATCH", "/customers/{customer_id}", {}, CUSTOMER_TEXT),
+    ("POST", "/customers/{customer_id}/reassign", {"owner_id": "{admin}"}, ["reason"]),
+    ("POST", "/customers/{customer_id}/contacts", {"name": "王丽"}, CONTACT_TEXT),
+    ("PATCH", "/customers/{customer_id}/contacts/{contact_id}", {}, CONTACT_TEXT),
+    ("POST", "/customers/{customer_id}/activities",
+     {"kind": "visit", "occurred_at": "2026-11-20T10:30:00+08:00", "summary": "拜访"}, ["summary", "next_step"]),
+    ("POST", "/departments", {"name": "加固部"}, ["name"]),
+    ("PATCH", "/departments/{department_id}", {}, ["name"]),
+    ("POST", "/roles", {"name": "加固角色", "permissions": [], "data_scope": "own"},
+     ["name", "description", "permissions", "scopes"]),
+    ("PATCH", "/roles/{role_id}", {}, ["permissions", "scopes"]),
+    ("POST", "/users", {"username": "hardening-user", "password": "hardening-pass-1", "display_name": "加固"},
+     ["username", "display_name"]),
+    ("PATCH", "/users/{user_id}", {}, ["display_name"]),
+    ("POST", "/reference/{list_key}/items", {"key": "加固行业"}, ["key", "label", "parent_key"]),
+    ("PATCH", "/reference/{list_key}/items/{key}", {"label": "外贸"}, ["label"]),
+    ("POST", "/auth/login", {"username": "nobody-hardening", "password": "not-a-password"}, ["username"]),
+]  # fmt: skip
+
+# Passwords refuse only what cannot be hashed or stored: lone surrogates and NUL.
+PASSWORDS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+    ("POST", "/users", {"username": "hardening-user", "password": "hardening-pass-1", "display_name": "加固"}, ["password"]),
+    ("POST", "/users/{user_id}/reset-password", {"password": "hardening-pass-1"}, ["password"]),
+    ("POST", "/auth/login", {"username": "nobody-hardening", "password": "not-a-password"}, ["password"]),
+    ("POST", "/me/password", {"current_password": "not-the-password", "new_password": "another-password-1"},
+     ["current_password", "new_password"]),
+]  # fmt: skip
+
+BAD_TEXT = {
+    "high surrogate": "\ud800",
+    "low surrogate": "\udfff",
+    "NUL": "\x00",
+    "escape": "\x1b",
+    "DEL": "\x7f",
+    "C1 start": "\x80",
+    "NEL": "\x85",
+    "C1 end": "\x9f",
+}
+BAD_PASSWORD = {"high surrogate": "\ud800", "low surrogate": "\udc00", "NUL": "\x00"}
+
+
+def _path(template: str, records: Records) -> str:
+    return template.format(
+        customer_id=records.customer, contact_id=records.contact, department_id=records.department,
+        role_id=records.role, user_id=records.user, list_key="industries", key="外贸",
+    )  # fmt: skip
+
+
+def _with(body: dict[str, Any], field: str, bad: str, records: Records) -> dict[str, Any]:
+    body = {k: (v.format(admin=records.admin) if isinstance(v, str) else v) for k, v in body.items()}
+    if field in ("tags", "permissions"):
+        body[field] = [f"ok{bad}ok"]
+    elif field == "scopes":
+        body[field] = {f"customers{bad}": "all"}
+    else:
+        body[field] = f"ok{bad}ok"
+    return body
+
+
+def _cases(table: list[tuple[str, str, dict[str, Any], list[str]]], bad: dict[str, str]) -> list[Any]:
+    return [
+        pytest.param(method, path, body, field, value, id=f"{method} {path} {field} {name}")
+        for method, path, body, fields in table
+        for field in fields
+        for name, value in bad.items()
+    ]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field", "bad"), _cases(BODIES, BAD_TEXT) + _cases(PASSWORDS, BAD_PASSWORD))
+def test_text_with_surrogates_or_control_characters_is_refused_on_its_field(
+    api: Api, records: Records, method: str, path: str, body: dict[str, Any], field: str, bad: str
+) -> None:  # fmt: skip
+    response = _send(api, method, _path(path, records), _with(body, field, bad, records))
+    problem = _problem(response, 422)
+    assert field in {e["field"].split(".")[0] for e in problem["errors"]}, problem
+
+
+def test_the_text_cases_cover_every_free_text_field_of_every_request_body(api: Api) -> None:
+    document = api.client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    tested = {(m, p, f) for m, p, _, fields in BODIES + PASSWORDS for f in fields}
+    found = set()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            ref = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if "$ref" not in ref:
+                continue
+            model = schemas[ref["$ref"].rsplit("/", 1)[1]]
+            for field, schema in model.get("properties", {}).items():
+                if _takes_text(schema):
+                    found.add((method.upper(), path.removeprefix("/api/v1"), field))
+    assert found, "no request bodies found in the OpenAPI document"
+    assert found <= tested, sorted(found - tested)
+
+
+def _takes_text(schema: dict[str, Any]) -> bool:
+    """A free-text string somewhere in the field: not an enum, id, date, time or number."""
+    for option in schema.get("anyOf", [schema]):
+        kind = option.get("type")
+        if kind == "string" and not ({"enum", "const", "format", "pattern"} & option.keys()):
+            return True
+        if kind == "array" and _takes_text(option.get("items", {})):
+            return True
+        if kind == "object" and "additionalProperties" in option:
+            return True  # its keys are text
+    return False
+
+
+def test_passwords_keep_every_other_character(api: Api, client: TestClient) -> None:
+    username = f"pw-{uuid.uuid4().hex[:8]}"
+    password = "  Pässwörd\x7f\x85\u2028\t😀 "
+    created = _send(api, "POST", "/users", {"username": username, "password": password, "display_name": "密码"})
+    assert created.status_code == 201, created.text
+    login = client.post("/api/v1/auth/login", content=_json_bytes({"username": username, "password": password}),
+                        headers={"Content-Type": "application/json"})  # fmt: skip
+    assert login.status_code == 200, login.text
+    trimmed = client.post("/api/v1/auth/login", json={"username": username, "password": password.strip()})
+    assert trimmed.status_code == 401, trimmed.text
+
+
+def test_tabs_newlines_and_other_scripts_are_kept(api: Api) -> None:
+    notes = "第一行\n第二行\r\n\tÉmile, Ünal, José 😀 \u00a0 ﹏"
+    created = api.create_customer(notes=notes)
+    one = api.get(f"/customers/{created['id']}", params={"min_position": created["position"]})
+    assert one.json()["notes"] == notes.strip()
+
+
+def test_a_surrogate_in_an_unknown_key_or_a_query_is_a_problem_not_a_crash(api: Api) -> None:
+    problem = _problem(_send(api, "POST", "/customers", {"name": "甲", "kind": "customer", "\ud800": 1}), 422)
+    assert len(problem["errors"]) == 1
+    _problem(api.get("/customers", params={"q": "\x7f"}), 422)
+
+
 # -- 5. Offline API documentation ----------------------------------------------------------------
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

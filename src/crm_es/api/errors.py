@@ -32,6 +32,10 @@ PROBLEM_TYPES = {
 }
 
 
+_MAX_FIELD = 100
+"""Field names are cut to this length: an unknown key may be as long as the body."""
+
+
 def problem(status: int, title: str, detail: str, *, errors: list[dict[str, str]] | None = None,
             headers: dict[str, str] | None = None, **extra: Any) -> Response:  # fmt: skip
     body: dict[str, Any] = {
@@ -43,12 +47,29 @@ def problem(status: int, title: str, detail: str, *, errors: list[dict[str, str]
     if errors:
         body["errors"] = errors
     body.update(extra)
-    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
+    try:
+        content = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        # Text that echoes the request (an unknown key, a value in a domain error) may hold
+        # unpaired surrogates, which UTF-8 cannot carry: answer with U+FFFD in their place.
+        content = orjson.dumps(_well_formed(body))
+    return Response(content, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _well_formed(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, dict):
+        return {_well_formed(k): _well_formed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_well_formed(v) for v in value]
+    return value
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or (str(loc[0]) if loc else "body")
+    path = ".".join(parts) or (str(loc[0]) if loc else "body")
+    return path if len(path) <= _MAX_FIELD else path[: _MAX_FIELD - 1] + "…"
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> Response:
