@@ -207,6 +207,106 @@ def test_a_surrogate_in_an_unknown_key_or_a_query_is_a_problem_not_a_crash(api: 
     _problem(api.get("/customers", params={"q": "\x7f"}), 422)
 
 
+# -- 2. Body size and error count ----------------------------------------------------------------
+
+def test_a_body_over_the_limit_is_refused_before_it_is_parsed(client: TestClient) -> None:
+    body = "{" + ",".join(f'"key_{i:06d}": 0' for i in range(100_000)) + ', "username": "admin", "password": "x"}'
+    assert len(body) > 1.5 * MIB
+    started = time.monotonic()
+    response = client.post("/api/v1/auth/login", content=body, headers={"Content-Type": "application/json"})
+    elapsed = time.monotonic() - started
+    problem = _problem(response, 413)
+    assert str(MIB) in problem["detail"] or "1 MiB" in problem["detail"]
+    assert len(response.content) < 1000
+    assert elapsed < 1.0, elapsed
+
+
+def _chunks(total: int, size: int = 64 * 1024) -> Any:
+    yield b'{"name": "'
+    sent = 0
+    while sent < total:
+        yield b"x" * size
+        sent += size
+    yield b'", "kind": "customer"}'
+
+
+def test_a_streamed_body_without_a_length_is_counted(api: Api) -> None:
+    response = api.post("/customers", content=_chunks(2 * MIB), headers={"Content-Type": "application/json"})
+    _problem(response, 413)
+
+
+def test_a_content_length_that_lies_does_not_let_a_large_body_through(api: Api) -> None:
+    body = b'{"name": "' + b"x" * (2 * MIB) + b'", "kind": "customer"}'
+    response = api.post("/customers", content=body, headers={"Content-Type": "application/json", "Content-Length": "100"})
+    _problem(response, 413)
+
+
+def test_a_body_just_under_the_limit_is_parsed(api: Api) -> None:
+    body = {"name": "加固", "kind": "customer", "notes": "x" * (MIB - 200)}
+    problem = _problem(_send(api, "POST", "/customers", body), 422)  # notes is too long, but it was read
+    assert [e["field"] for e in problem["errors"]] == ["notes"]
+
+
+def test_a_422_lists_at_most_twenty_errors_and_counts_the_rest(client: TestClient) -> None:
+    body = {f"u{i}": 0 for i in range(50_000)} | {"username": "admin", "password": "x"}
+    content = _json_bytes(body)
+    assert len(content) < MIB
+    response = client.post("/api/v1/auth/login", content=content, headers={"Content-Type": "application/json"})
+    problem = _problem(response, 422)
+    assert len(problem["errors"]) == 20
+    assert problem["error_count"] == 50_000
+    assert "49980 more" in problem["detail"]
+    assert len(response.content) < 10_000
+
+
+# -- 3. Bodies that are not UTF-8 or nest too deeply -------------------------------------------
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b'{"name": "\xff\xfe", "kind": "customer"}', id="invalid byte"),
+        pytest.param('{"name": "甲公司", "kind": "customer"}'.encode("gb18030"), id="gb18030"),
+        pytest.param('{"name": "甲公司", "kind": "customer"}'.encode("utf-16"), id="utf-16"),
+        pytest.param(b'{"name": "\xed\xa0\x80", "kind": "customer"}', id="encoded surrogate"),
+    ],
+)
+def test_a_body_that_is_not_utf8_is_a_422(api: Api, content: bytes) -> None:
+    problem = _problem(api.post("/customers", content=content, headers={"Content-Type": "application/json"}), 422)
+    assert "UTF-8" in problem["detail"]
+
+
+def test_a_number_the_parser_cannot_convert_is_a_422(api: Api) -> None:
+    content = '{"name": "甲", "kind": "customer", "employees": '.encode() + b"9" * 5000 + b"}"
+    problem = _problem(api.post("/customers", content=content, headers={"Content-Type": "application/json"}), 422)
+    assert problem["errors"] == [{"field": "body", "message": "is not valid JSON"}]
+
+
+def test_a_surrogate_with_an_idempotency_key_is_refused_on_its_field(api: Api) -> None:
+    body = {"name": "甲", "kind": "customer", "notes": "\ud800"}
+    problem = _problem(_send(api, "POST", "/customers", body, {"Idempotency-Key": str(uuid.uuid4())}), 422)
+    assert [e["field"] for e in problem["errors"]] == ["notes"]
+
+
+@pytest.mark.parametrize("depth", [33, 300, 2000, 200_000])
+@pytest.mark.parametrize("idempotent", [False, True])
+def test_json_nested_too_deeply_is_a_422(api: Api, depth: int, idempotent: bool) -> None:
+    content = '{"name": "甲", "kind": "customer", "tags": '.encode() + b"[" * depth + b"]" * depth + b"}"
+    headers = {"Content-Type": "application/json"}
+    if idempotent:
+        headers["Idempotency-Key"] = str(uuid.uuid4())
+    problem = _problem(api.post("/customers", content=content, headers=headers), 422)
+    assert "32" in problem["detail"]
+
+
+def test_json_nested_to_the_limit_is_parsed_and_brackets_in_strings_do_not_count(api: Api) -> None:
+    # 32 levels: the body object and 31 arrays; refused by the schema, not by the depth limit.
+    content = b'{"name": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"[[[[", "kind": "customer", "tags": ' + b"[" * 31 + b"]" * 31 + b"}"
+    problem = _problem(api.post("/customers", content=content, headers={"Content-Type": "application/json"}), 422)
+    assert [e["field"] for e in problem["errors"]] == ["tags.0"]
+    fine = api.post("/customers", json={"name": api.unique("[{方括号}]") + "[" * 40, "kind": "customer"})
+    assert fine.status_code == 201, fine.text
+
+
 # -- 5. Offline API documentation ----------------------------------------------------------------
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

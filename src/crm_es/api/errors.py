@@ -24,6 +24,7 @@ PROBLEM_TYPES = {
     405: "method-not-allowed",
     409: "conflict",
     412: "precondition-failed",
+    413: "content-too-large",
     415: "unsupported-media-type",
     422: "invalid-input",
     429: "too-many-requests",
@@ -32,8 +33,12 @@ PROBLEM_TYPES = {
 }
 
 
+MAX_ERRORS = 20
+"""A 422 lists at most this many field errors (and counts all of them), so it stays small."""
 _MAX_FIELD = 100
 """Field names are cut to this length: an unknown key may be as long as the body."""
+_BODY_PARSE_FAILED = "There was an error parsing the body"
+"""FastAPI's 400 detail when the JSON parser fails other than on syntax."""
 
 
 def problem(status: int, title: str, detail: str, *, errors: list[dict[str, str]] | None = None,
@@ -73,8 +78,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> Response:
+    found = exc.errors()
     errors = []
-    for err in exc.errors():
+    for err in found[:MAX_ERRORS]:
         if err.get("type") == "json_invalid":
             return problem(422, "Malformed JSON", f"the request body is not valid JSON: {err.get('ctx', {}).get('error', 'syntax error')}",
                            errors=[{"field": "body", "message": "is not valid JSON"}])  # fmt: skip
@@ -83,6 +89,10 @@ async def _validation(request: Request, exc: RequestValidationError) -> Response
             message = "is not a field of this request"
         errors.append({"field": _field_path(tuple(err.get("loc", ()))), "message": message})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    if len(found) > len(errors):
+        more = len(found) - len(errors)
+        detail += f"; and {more} more error{'s' if more > 1 else ''}"
+        return problem(422, "Invalid input", detail, errors=errors, error_count=len(found))
     return problem(422, "Invalid input", detail, errors=errors)
 
 
@@ -100,11 +110,19 @@ async def _domain(request: Request, exc: DomainError) -> Response:
 async def _http(request: Request, exc: StarletteHTTPException) -> Response:
     titles = {404: "Not found", 405: "Method not allowed"}
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 400 and detail == _BODY_PARSE_FAILED:
+        # FastAPI's answer when the JSON parser fails other than on syntax (an integer of more
+        # than 4300 digits, say): the body is malformed JSON like any other.
+        cause = exc.__cause__
+        reason = f": {cause}" if isinstance(cause, ValueError) and str(cause) else ""
+        return problem(422, "Malformed JSON", f"the request body could not be parsed as JSON{reason}"[:300],
+                       errors=[{"field": "body", "message": "is not valid JSON"}])  # fmt: skip
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no resource at {request.url.path}"
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
-    return problem(exc.status_code, titles.get(exc.status_code, detail), detail, headers=getattr(exc, "headers", None))
+    return problem(exc.status_code, titles.get(exc.status_code, detail), detail, headers=headers or None)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:

@@ -115,8 +115,10 @@ def problems(*statuses: int) -> dict[int | str, dict[str, object]]:
         404: "Unknown id",
         409: "Business-rule conflict or concurrent modification",
         412: "If-Match names another version than the current one",
+        413: "The request body is larger than 1 MiB",
         415: "The body is not JSON",
-        422: "Invalid input",
+        422: "Invalid input: a field, malformed JSON, JSON not in UTF-8 or nested more than 32 levels "
+             "(errors lists at most 20 fields; error_count counts them all)",
         429: "Too many failed logins: the account is locked for a while (Retry-After)",
         503: "The read model has not reached min_position in time",
     }
