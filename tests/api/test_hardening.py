@@ -307,6 +307,28 @@ def test_json_nested_to_the_limit_is_parsed_and_brackets_in_strings_do_not_count
     assert fine.status_code == 201, fine.text
 
 
+# -- 4. 405 lists every allowed method -----------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/api/v1/customers/{id}", {"GET", "PATCH"}),
+        ("PUT", "/api/v1/customers", {"GET", "POST"}),
+        ("GET", "/api/v1/auth/login", {"POST"}),
+        ("DELETE", "/api/v1/customers/{id}/contacts", {"GET", "POST"}),
+        ("DELETE", "/api/v1/customers/{id}/contacts/{id}", {"GET", "PATCH"}),
+        ("PUT", "/api/v1/me", {"GET"}),
+        ("POST", "/openapi.json", {"GET", "HEAD"}),
+        ("POST", "/docs", {"GET"}),
+        ("DELETE", "/static-offline-docs/swagger-ui.css", {"GET", "HEAD"}),
+    ],
+)
+def test_a_405_lists_every_method_of_the_path(api: Api, method: str, path: str, allowed: set[str]) -> None:
+    response = api.client.request(method, path.replace("{id}", str(uuid.uuid4())), headers=api.headers)
+    _problem(response, 405)
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed
+
+
 # -- 5. Offline API documentation ----------------------------------------------------------------
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

@@ -12,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
 
 from crm_es.errors import DomainError
 
@@ -121,8 +123,33 @@ async def _http(request: Request, exc: StarletteHTTPException) -> Response:
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no resource at {request.url.path}"
     if exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
+        allowed = _allowed_methods(request) or [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()]
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow'] or 'none'}"
     return problem(exc.status_code, titles.get(exc.status_code, detail), detail, headers=headers or None)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on the request's path: the router stops at the first route
+    whose path matches, so its 405 names only that route's methods."""
+    allowed = []
+    for method in _METHODS:
+        probe = {k: (dict(v) if isinstance(v, dict) else v) for k, v in request.scope.items()}
+        probe["method"] = method
+        for route in request.app.router.routes:
+            match, _ = route.matches(probe)
+            if isinstance(route, Mount):
+                if match is not Match.NONE and isinstance(route.app, StaticFiles) and method in ("GET", "HEAD"):
+                    allowed.append(method)
+                    break
+                continue  # a mount takes every method; what it answers is up to its app
+            if match is Match.FULL:
+                allowed.append(method)
+                break
+    return allowed
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
