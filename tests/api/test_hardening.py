@@ -347,6 +347,32 @@ def test_the_api_documentation_needs_no_other_host(client: TestClient, page: str
     assert "/openapi.json" in html
 
 
+# -- 6. No caching of credentials -------------------------------------------------------------
+
+def _not_cached(response: Any) -> None:
+    assert response.headers.get("Cache-Control") == "no-store", response.headers
+    assert response.headers.get("Pragma") == "no-cache", response.headers
+
+
+def test_login_and_me_answers_are_not_cached(api: Api, client: TestClient) -> None:
+    ok = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-password-1"})
+    assert ok.status_code == 200
+    _not_cached(ok)
+    wrong = client.post("/api/v1/auth/login", json={"username": "nobody-hardening", "password": "whatever-1"})
+    assert wrong.status_code == 401
+    _not_cached(wrong)
+    invalid = client.post("/api/v1/auth/login", json={"username": "admin"})
+    assert invalid.status_code == 422
+    _not_cached(invalid)
+    form = client.post("/api/v1/auth/login", content=b"username=admin", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 415
+    _not_cached(form)
+    me = api.get("/me")
+    assert me.status_code == 200
+    _not_cached(me)
+    _not_cached(client.get("/api/v1/me"))
+
+
 # -- 7. A new contact's Location ----------------------------------------------------------------
 
 def test_the_location_of_a_new_contact_answers_the_contact(api: Api) -> None:

@@ -13,6 +13,8 @@ MAX_BODY_BYTES = 1024 * 1024
 """A request body may be at most 1 MiB (a customer with every field full is under 20 KiB)."""
 MAX_JSON_DEPTH = 32
 """JSON bodies may nest objects and arrays at most this deep (the API's own bodies need 2)."""
+NO_STORE_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/me", "/api/v1/me/password"})
+"""Answers that carry credentials or the caller's identity: never stored by a cache."""
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -30,7 +32,8 @@ class RequestContext:
     and recorded as the correlation id of the events it causes. Reads the request body before
     the application does: 415 to a body that is not JSON, 413 to one over ``max_body_bytes``
     (counting the bytes as they arrive, whatever ``Content-Length`` says), 422 to JSON that is
-    not UTF-8 or nests deeper than ``max_json_depth``."""
+    not UTF-8 or nests deeper than ``max_json_depth``. Answers on ``no_store_paths`` get
+    ``Cache-Control: no-store``."""
 
     def __init__(
         self,
@@ -38,10 +41,12 @@ class RequestContext:
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
         max_json_depth: int = MAX_JSON_DEPTH,
+        no_store_paths: frozenset[str] = NO_STORE_PATHS,
     ):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
+        self.no_store_paths = no_store_paths
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -52,11 +57,16 @@ class RequestContext:
         if not _REQUEST_ID.match(request_id):
             request_id = str(uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
-        raw_id = request_id.encode()
+        extra_headers = [(b"x-request-id", request_id.encode())]
+        replaced: tuple[bytes, ...] = ()
+        if scope["path"] in self.no_store_paths:
+            extra_headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+            replaced = (b"cache-control", b"pragma")
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", raw_id))
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in replaced]
+                message["headers"] = kept + extra_headers
             await send(message)
 
         if not _has_body(headers):
