@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi_offline import FastAPIOffline
 
 from crm_es.api import errors
 from crm_es.api.deps import get_principal
-from crm_es.api.middleware import RequestContext
+from crm_es.api.middleware import MAX_BODY_BYTES, MAX_JSON_DEPTH, RequestContext
 from crm_es.api.routes import admin, audit, auth, customers, handovers, health, reference, staff
+from crm_es.api.schemas.common import problems
 from crm_es.runtime import Runtime, running
 from crm_es.settings import Settings
 
@@ -22,6 +25,8 @@ Every change is an event; lists and reports read from projections. Writes answer
 `{id, version, position}`; pass `position` back as `min_position` to read your own write.
 Errors are `application/problem+json` (RFC 9457). Authenticate with `POST /api/v1/auth/login`,
 then send `Authorization: Bearer <token>`.
+
+Request bodies are JSON in UTF-8, at most 1 MiB (413 beyond), nested at most 32 levels deep.
 """
 
 
@@ -48,7 +53,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             await app.state.runtime.close_aio()
             await run_in_threadpool(stack.close)
 
-    app = FastAPI(
+    # The documentation pages load Swagger UI and ReDoc from files shipped in a package, not a CDN,
+    # so /docs works on a network without the internet.
+    app = FastAPIOffline(
         title="crm-es",
         version="0.1.0",
         description=DESCRIPTION,
@@ -64,11 +71,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             {"name": "admin", "description": "Projections: status, rebuild"},
             {"name": "health", "description": "Liveness and readiness"},
         ],
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from the online validator
     )
     if runtime is not None:
         app.state.runtime = runtime
     errors.install(app)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, max_body_bytes=MAX_BODY_BYTES, max_json_depth=MAX_JSON_DEPTH)
 
     api = APIRouter(prefix="/api/v1")
     api.include_router(auth.router)
@@ -86,4 +94,25 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         from crm_es.api.routes import bench
 
         app.include_router(bench.router)
+    _document_body_limits(app)
     return app
+
+
+def _document_body_limits(app: FastAPI) -> None:
+    """Every operation that takes a body may answer 413 (the middleware's size limit)."""
+    make_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = make_openapi()
+            too_large = problems(413)[413]
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    if isinstance(operation, dict) and "requestBody" in operation:
+                        operation.setdefault("responses", {}).setdefault("413", {
+                            "description": too_large["description"],
+                            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                        })  # fmt: skip
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -373,6 +373,13 @@ def list_contacts(cur: Cursor[Any], customer_id: UUID) -> list[dict[str, Any]]:
     ).fetchall()
 
 
+def get_contact(cur: Cursor[Any], customer_id: UUID, contact_id: UUID) -> dict[str, Any] | None:
+    return cur.execute(
+        q(SCHEMA, "SELECT " + ", ".join(CONTACT_COLUMNS) + " FROM {s}.contacts WHERE id = %s AND customer_id = %s"),
+        (contact_id, customer_id),
+    ).fetchone()
+
+
 def list_activities(cur: Cursor[Any], customer_id: UUID, *, limit: int, cursor: str | None = None) -> Page:
     where, params = ["customer_id = %s"], [customer_id]
     if cursor:

@@ -21,6 +21,7 @@ from crm_es.api.schemas.customers import (
     ActivityPage,
     ContactCreate,
     ContactList,
+    ContactOut,
     ContactUpdate,
     CustomerCreate,
     CustomerOut,
@@ -167,7 +168,22 @@ def list_contacts(customer_id: UUID, principal: CanRead, reader: Read) -> Any:
     return reader.answer({"items": [_contact(r) for r in rows], "next_cursor": None})
 
 
-def _contact(row: dict[str, Any]) -> Any:
+@router.get(
+    "/{customer_id}/contacts/{contact_id}", response_model=ContactOut, operation_id="customers-get-contact",
+    summary="Read a contact", responses=problems(401, 403, 404, 422, 503),
+)  # fmt: skip
+def get_contact(customer_id: UUID, contact_id: UUID, principal: CanRead, reader: Read) -> Any:
+    """The contact as the read model shows it; ``ETag`` is the customer's version (contacts are
+    part of the customer record, so ``If-Match`` on a contact names the customer's version)."""
+    with reader.cursor() as cur:
+        customer = _visible(cur, principal, customer_id)
+        row = customers.get_contact(cur, customer_id, contact_id)
+    if row is None:
+        raise NotFound(f"customer {customer_id} has no contact with id {contact_id}")
+    return reader.answer(_contact(row), headers={"ETag": f'"{customer["version"]}"'})
+
+
+def _contact(row: dict[str, Any]) -> dict[str, Any]:
     row = dict(row)
     row["primary"] = row.pop("is_primary")
     return row

@@ -6,12 +6,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_es.api.schemas.common import WriteResult, Strict, Text
+from crm_es.api.schemas.common import Password, Strict, Text, WriteResult
 
 
 class Login(Strict):
     username: Text = Field(min_length=1, max_length=64, examples=["admin"])
-    password: str = Field(min_length=1, max_length=256, examples=["change-me-please"])
+    password: Password = Field(min_length=1, max_length=256, examples=["change-me-please"])
 
 
 class Token(BaseModel):
@@ -41,8 +41,8 @@ class Me(BaseModel):
 
 
 class PasswordChange(Strict):
-    current_password: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=8, max_length=256)
+    current_password: Password = Field(min_length=1, max_length=256)
+    new_password: Password = Field(min_length=8, max_length=256)
 
 
 class PasswordChanged(WriteResult):

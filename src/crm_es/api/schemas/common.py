@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -9,14 +10,36 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
-def _no_control_characters(value: str) -> str:
-    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
-        raise ValueError("must not contain control characters")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""Control characters (Unicode category Cc: C0, DEL and C1) but tab, line feed and carriage return."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""Halves of UTF-16 surrogate pairs: JSON can spell them alone (``"\\ud800"``), UTF-8 cannot."""
+
+
+def _checked_text(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise ValueError("must not contain unpaired surrogates (\\ud800-\\udfff): send well-formed Unicode")
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (only tab and line breaks are allowed)")
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_control_characters)]
-"""A string PostgreSQL can store: no NUL or other control characters but tab and newlines."""
+def _checked_password(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise ValueError("must not contain unpaired surrogates (\\ud800-\\udfff): send well-formed Unicode")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_checked_text)]
+"""Every free-text field of a request: well-formed Unicode without control characters, so it can
+be encoded as UTF-8 for the event store and PostgreSQL, and printed or exported safely. Tab, line
+feed and carriage return are allowed."""
+
+Password = Annotated[str, AfterValidator(_checked_password)]
+"""A password: any character a person can type is kept as it is (no trimming), except what cannot
+be hashed as UTF-8 (unpaired surrogates) and NUL."""
 
 
 class Strict(BaseModel):
@@ -96,8 +119,10 @@ def problems(*statuses: int) -> dict[int | str, dict[str, object]]:
         404: "Unknown id",
         409: "Business-rule conflict or concurrent modification",
         412: "If-Match names another version than the current one",
+        413: "The request body is larger than 1 MiB",
         415: "The body is not JSON",
-        422: "Invalid input",
+        422: "Invalid input: a field, malformed JSON, JSON not in UTF-8 or nested more than 32 levels "
+             "(errors lists at most 20 fields; error_count counts them all)",
         429: "Too many failed logins: the account is locked for a while (Retry-After)",
         503: "The read model has not reached min_position in time",
     }

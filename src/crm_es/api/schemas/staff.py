@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from crm_es.api.schemas.common import Strict, Text, WriteResult
+from crm_es.api.schemas.common import Password, Strict, Text, WriteResult
 
 Scope = Literal["own", "department", "department_tree", "all"]
+PermissionName = Annotated[Text, Field(max_length=64, examples=["customers:read"])]
+ResourceName = Annotated[Text, Field(max_length=64, examples=["tickets"])]
 
 
 class DepartmentCreate(Strict):
@@ -42,17 +44,17 @@ class DepartmentList(BaseModel):
 class RoleCreate(Strict):
     name: Text = Field(max_length=64, examples=["华东销售经理"])
     description: Text | None = Field(None, max_length=500)
-    permissions: list[str] = Field(examples=[["customers:read", "customers:write", "reports:read"]])
+    permissions: list[PermissionName] = Field(max_length=100, examples=[["customers:read", "customers:write", "reports:read"]])
     data_scope: Scope = Field(examples=["department_tree"])
-    scopes: dict[str, Scope] | None = Field(
-        None, description="A different scope for some resources, e.g. {\"tickets\": \"all\"}.", examples=[{"tickets": "all"}]
+    scopes: dict[ResourceName, Scope] | None = Field(
+        None, max_length=50, description="A different scope for some resources, e.g. {\"tickets\": \"all\"}.", examples=[{"tickets": "all"}]
     )
 
 
 class RoleUpdate(Strict):
-    permissions: list[str] | None = None
+    permissions: list[PermissionName] | None = Field(None, max_length=100)
     data_scope: Scope | None = None
-    scopes: dict[str, Scope] | None = None
+    scopes: dict[ResourceName, Scope] | None = Field(None, max_length=50)
 
 
 class RoleOut(BaseModel):
@@ -79,7 +81,7 @@ class PermissionOut(BaseModel):
 
 class UserCreate(Strict):
     username: Text = Field(max_length=64, examples=["wangli"])
-    password: str = Field(min_length=8, max_length=256, examples=["initial-password-1"])
+    password: Password = Field(min_length=8, max_length=256, examples=["initial-password-1"])
     display_name: Text = Field(max_length=100, examples=["王丽"])
     department_id: UUID | None = None
     role_ids: list[UUID] = Field(default_factory=list, max_length=20)
@@ -92,7 +94,7 @@ class UserUpdate(Strict):
 
 
 class PasswordReset(Strict):
-    password: str = Field(min_length=8, max_length=256)
+    password: Password = Field(min_length=8, max_length=256)
 
 
 class Departure(Strict):
