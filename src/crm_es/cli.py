@@ -19,6 +19,8 @@ from tqdm import tqdm
 
 from crm_es.settings import Settings, SettingsError
 
+log = logging.getLogger("crm_es")
+
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
@@ -40,13 +42,32 @@ def _runtime(settings: Settings) -> Iterator[Any]:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from crm_es.api import create_app
+    settings = settings.with_(
+        host=args.host or settings.host, port=args.port or settings.port, workers=args.workers or settings.workers
+    )
+    if settings.workers == 1:
+        from crm_es.api import create_app
 
-    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
-    app = create_app(settings)
-    # uvicorn handles SIGINT and SIGTERM: it stops accepting requests, then the lifespan closes
-    # the projections and stops the embedded PostgreSQL this process started.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+        # uvicorn handles SIGINT and SIGTERM: it stops accepting requests, then the lifespan
+        # closes the projections and stops the embedded PostgreSQL this process started.
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                    access_log=False)  # fmt: skip
+        return 0
+    from crm_es.runtime import running
+
+    # This process owns the installation: it keeps the embedded database, creates what is
+    # missing, and runs the projections and process managers. The API runs in ``workers``
+    # processes that only serve, all on one listening socket.
+    with running(settings) as runtime:
+        os.environ.update(
+            CRM_ES_DATABASE_URL=runtime.database.conninfo, CRM_ES_API_WORKER="true", CRM_ES_RUN_PROJECTIONS="false",
+            CRM_ES_SECRET_KEY=runtime.secret_key,
+        )  # fmt: skip
+        log.info("serving on http://%s:%s with %d API workers", settings.host, settings.port, settings.workers)
+        uvicorn.run(
+            "crm_es.api:create_app", factory=True, host=settings.host, port=settings.port, workers=settings.workers,
+            log_level=settings.log_level, access_log=False,
+        )  # fmt: skip
     return 0
 
 
@@ -161,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API with the projections")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="API worker processes (default: CRM_ES_WORKERS, else one per CPU)")
     serve.set_defaults(func=cmd_serve)
 
     admin = sub.add_parser("create-admin", help="create the administrator (idempotent)")

@@ -98,8 +98,11 @@ class Runtime:
 
 
 def connect(settings: Settings, database: Database, *, progress: Progress | None = None) -> Runtime:
-    """Build the application and read side on an open database (tables created if missing)."""
-    bootstrap(database)
+    """Build the application and read side on an open database. The process that owns the
+    installation (not an API worker) first creates what is missing: tables, read models
+    (rebuilding those whose version changed), default roles and reference data."""
+    if not settings.api_worker:
+        bootstrap(database)
     app = CRM(env=database.eventsourcing_env(settings))
     read_side = ReadSide(
         database,
@@ -108,11 +111,15 @@ def connect(settings: Settings, database: Database, *, progress: Progress | None
         projections=all_projections(),
         batch_size=settings.projection_batch_size,
     )
-    read_side.ensure_schemas((lambda name: progress) if progress else None)
-    app.staff.ensure_default_roles()
-    app.reference.ensure_defaults()
+    app.staff.max_failures = settings.login_max_failures
+    app.staff.lock_for = timedelta(seconds=settings.login_lock_seconds)
+    if not settings.api_worker:
+        read_side.ensure_schemas((lambda name: progress) if progress else None)
+        app.staff.ensure_default_roles()
+        app.reference.ensure_defaults()
     runtime = Runtime(settings, database, app, read_side, _secret_key(settings, database))
-    runtime.staff_changed()
+    if not settings.api_worker:
+        runtime.caught_up("staff")
     return runtime
 
 
@@ -122,12 +129,12 @@ def running(settings: Settings, *, start_projections: bool | None = None) -> Ite
     with open_database(settings) as database:
         runtime = connect(settings, database)
         try:
-            if settings.admin_username and settings.admin_password:
+            if settings.admin_username and settings.admin_password and not settings.api_worker:
                 _, outcome = runtime.app.staff.ensure_admin(
                     username=settings.admin_username, password=settings.admin_password
                 )
                 log.info("administrator %s: %s", settings.admin_username, outcome)
-                runtime.staff_changed()
+                runtime.caught_up("staff")
             if settings.run_projections if start_projections is None else start_projections:
                 runtime.start()
             yield runtime

@@ -67,6 +67,10 @@ class Settings:
     run_projections: bool = True
     bench_endpoints: bool = False
     log_level: str = "info"
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    api_worker: bool = False
+    """Set by ``serve`` for its API worker processes: they only serve (the main process made
+    the tables, runs the projections and processes, and keeps the embedded database)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -90,6 +94,8 @@ class Settings:
             run_projections=_bool(env, "CRM_ES_RUN_PROJECTIONS", True),
             bench_endpoints=_bool(env, "CRM_ES_BENCH_ENDPOINTS", False),
             log_level=(env.get("CRM_ES_LOG_LEVEL") or "info").lower(),
+            workers=_int(env, "CRM_ES_WORKERS", os.cpu_count() or 1, minimum=1),
+            api_worker=_bool(env, "CRM_ES_API_WORKER", False),
         )
 
     def with_(self, **changes: object) -> Settings:
