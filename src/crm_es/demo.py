@@ -1,29 +1,50 @@
 """Demo data: a sales department with its teams, a sales manager, salespeople, and the Chinese
-SME customers they look after, loaded through the application's commands (``crm-es seed-demo``).
+SME customers they look after (``crm-es seed-demo``), from 60 customers for a tour to 100,000
+for measurements.
 
-Everything is planned first from ``random.Random(seed)``, so one seed always gives the same
-content (the ids differ from run to run, and the activity dates follow the day of seeding: they
-lie within the last 180 days). The plan is then carried out one command at a time: the
-department 华东销售部 with its teams (宁波, 杭州, 上海) and its manager 赵敏 (``zhaomin``, role
-sales_manager: she sees every team's customers), a user per salesperson spread over the teams
-(role salesperson: each sees their own customers; existing users are reused), and per customer
-its registration, its contacts and its activities, all under the actor ``process:seed-demo`` on
-behalf of the customer's owner. Every user's password is ``demo-password``. Every command
-carries an idempotency key (the customers' made of the size, the seed and their place in the
-plan), so seeding again writes nothing new.
+One seed always gives the same data. Customers come in chunks (``Size.chunk``, 250 by default);
+each chunk is planned from its own ``random.Random`` (seeded with the seed, the size and the
+chunk's number), so a chunk can be planned without the ones before it and the whole data set
+never needs to be in memory. Where each customer is and which brand it trades under is fixed
+for the whole data set first (``make_layout``), so no two companies of a city share a brand,
+and no two companies share a name or a web domain. The ids of customers, contacts and activity
+records are derived from the seed, the size and the customer's number (uuid5), so the same seed
+gives the same records with the same ids. Activity dates follow the day of seeding: they lie
+within the 180 days before it (a seed resumed on a later day dates the rest from that day).
+
+Loading: the staff goes through the application's commands (departments with an idempotency
+key, users only if their username is not taken yet): the department 华东销售部 with a team per
+region (宁波, 杭州, 上海, …), its manager 赵敏 (``zhaomin``, role sales_manager: she sees every
+team's customers) and the salespeople (role salesperson: each sees their own customers); every user's password is
+``demo-password``. The customers are built as ``Customer`` aggregates (every invariant of
+registering, adding a contact and logging an activity is checked, and the reference fields are
+checked against the reference lists like a command does) and saved a chunk per transaction,
+with their events recorded under the actor ``process:seed-demo`` and one correlation id per
+chunk. Before a chunk is saved, the customers of it that are already in the event store are
+left out, so seeding again writes nothing new, and a seed that was interrupted continues where
+it stopped: a chunk is either stored whole or not at all.
 """
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from time import monotonic
 from itertools import permutations
 from typing import TYPE_CHECKING, Any, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID, uuid5
 
+from psycopg import sql
+
+from crm_es.aggregates.base import recording
+from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.role import Role
 from crm_es.app import CRM, Context, Idempotency
+from crm_es.app.customers import REFERENCES
 
 if TYPE_CHECKING:
     from crm_es.runtime import Runtime
@@ -36,33 +57,8 @@ PASSWORD = "demo-password"
 ACTIVITY_WINDOW_DAYS = 180
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 """China keeps UTC+8 all year round."""
-
-
-@dataclass(frozen=True)
-class Size:
-    customers: int
-    salespeople: int
-
-
-SIZES = {"small": Size(customers=60, salespeople=4), "large": Size(customers=3000, salespeople=8)}
-
-# Salespeople: (username, display name).
-SALES_DEPARTMENT = "华东销售部"
-SALES_TEAMS = ("宁波销售组", "杭州销售组", "上海销售组")
-"""The demo company's sales department and its teams; salespeople are spread over the teams."""
-MANAGER = ("zhaomin", "赵敏")
-"""The sales manager: heads the sales department and sees every team's customers."""
-
-SALESPEOPLE = (
-    ("wangli", "王丽"),
-    ("chenjie", "陈杰"),
-    ("zhangmin", "张敏"),
-    ("liuyang", "刘洋"),
-    ("zhouting", "周婷"),
-    ("xuhao", "徐浩"),
-    ("sunqiang", "孙强"),
-    ("huyan", "胡燕"),
-)
+ID_NAMESPACE = UUID("5d0f3c8e-7b8a-4f0e-9a52-3c1e6b2d9f47")
+"""uuid5 namespace of the demo data's customer, contact and activity ids."""
 
 
 # Places ----------------------------------------------------------------------------------------
@@ -71,6 +67,7 @@ SALESPEOPLE = (
 @dataclass(frozen=True)
 class City:
     short: str  # as it starts a company name
+    code: str  # as it starts a company's web domain (two letters, one per city)
     province: str
     city: str
     area_code: str
@@ -78,15 +75,15 @@ class City:
     districts: Mapping[str, tuple[str, ...]]  # district: roads in it
     industries: Mapping[str, int]  # industry: weight
     weight: int  # share of the customers
+    team: str  # the sales team that looks after the city's customers
 
 
+SALES_DEPARTMENT = "华东销售部"
+
+# The first three cities are the small size's; the others join in the larger sizes.
 CITIES = (
     City(
-        short="宁波",
-        province="浙江省",
-        city="宁波市",
-        area_code="0574",
-        landline_leads="826",
+        short="宁波", code="nb", province="浙江省", city="宁波市", area_code="0574", landline_leads="826",
         districts={
             "海曙区": ("中山西路", "解放南路", "望春路", "环城西路"),
             "江北区": ("大庆南路", "人民路", "康庄南路"),
@@ -98,14 +95,10 @@ CITIES = (
         },
         industries={"外贸": 25, "纺织服装": 20, "机械制造": 20, "电子电器": 15, "化工": 8,
                     "食品饮料": 6, "物流": 4, "软件信息": 2},
-        weight=45,
+        weight=20, team="宁波销售组",
     ),
     City(
-        short="杭州",
-        province="浙江省",
-        city="杭州市",
-        area_code="0571",
-        landline_leads="852",
+        short="杭州", code="hz", province="浙江省", city="杭州市", area_code="0571", landline_leads="852",
         districts={
             "西湖区": ("文三路", "天目山路", "古墩路"),
             "滨江区": ("江南大道", "滨盛路", "江陵路"),
@@ -116,14 +109,10 @@ CITIES = (
         },
         industries={"软件信息": 25, "纺织服装": 20, "电子电器": 15, "外贸": 12, "机械制造": 10,
                     "食品饮料": 8, "物流": 6, "化工": 4},
-        weight=30,
+        weight=16, team="杭州销售组",
     ),
     City(
-        short="上海",
-        province="上海市",
-        city="上海市",
-        area_code="021",
-        landline_leads="563",
+        short="上海", code="sh", province="上海市", city="上海市", area_code="021", landline_leads="563",
         districts={
             "浦东新区": ("张江路", "世纪大道", "碧波路"),
             "徐汇区": ("漕溪北路", "宜山路"),
@@ -135,9 +124,212 @@ CITIES = (
         },
         industries={"软件信息": 22, "物流": 18, "外贸": 18, "电子电器": 12, "食品饮料": 10,
                     "化工": 8, "机械制造": 7, "纺织服装": 5},
-        weight=25,
+        weight=16, team="上海销售组",
+    ),
+    City(
+        short="苏州", code="sz", province="江苏省", city="苏州市", area_code="0512", landline_leads="657",
+        districts={
+            "姑苏区": ("人民路", "干将西路"),
+            "吴中区": ("东吴北路", "宝带西路"),
+            "相城区": ("相城大道", "澄阳路"),
+            "虎丘区": ("长江路", "狮山路"),
+            "昆山市": ("前进中路", "黄河中路"),
+            "张家港市": ("人民中路", "沙洲西路"),
+        },
+        industries={"电子电器": 25, "机械制造": 20, "纺织服装": 15, "外贸": 12, "软件信息": 10,
+                    "化工": 8, "物流": 6, "食品饮料": 4},
+        weight=10, team="苏州销售组",
+    ),
+    City(
+        short="温州", code="wz", province="浙江省", city="温州市", area_code="0577", landline_leads="886",
+        districts={
+            "鹿城区": ("人民路", "车站大道", "学院中路"),
+            "瓯海区": ("瓯海大道", "温州大道"),
+            "龙湾区": ("永强大道", "机场大道"),
+            "瑞安市": ("瑞安大道", "万松东路"),
+            "乐清市": ("旭阳路", "宁康西路"),
+        },
+        industries={"电子电器": 25, "纺织服装": 20, "机械制造": 20, "外贸": 15, "化工": 5,
+                    "食品饮料": 5, "物流": 5, "软件信息": 5},
+        weight=6, team="温州销售组",
+    ),
+    City(
+        short="南京", code="nj", province="江苏省", city="南京市", area_code="025", landline_leads="584",
+        districts={
+            "玄武区": ("中山路", "北京东路"),
+            "鼓楼区": ("中山北路", "汉中路"),
+            "秦淮区": ("中华路", "太平南路"),
+            "建邺区": ("江东中路", "应天大街"),
+            "江宁区": ("双龙大道", "天元中路"),
+            "雨花台区": ("软件大道", "宁双路"),
+        },
+        industries={"软件信息": 25, "电子电器": 15, "化工": 12, "机械制造": 12, "物流": 12, "外贸": 10,
+                    "食品饮料": 8, "纺织服装": 6},
+        weight=5, team="南京销售组",
+    ),
+    City(
+        short="绍兴", code="sx", province="浙江省", city="绍兴市", area_code="0575", landline_leads="851",
+        districts={
+            "越城区": ("解放北路", "人民中路"),
+            "柯桥区": ("金柯桥大道", "笛扬路"),
+            "上虞区": ("人民西路", "市民大道"),
+            "诸暨市": ("暨阳路", "艮塔西路"),
+        },
+        industries={"纺织服装": 35, "化工": 15, "机械制造": 15, "外贸": 12, "食品饮料": 8, "电子电器": 7,
+                    "物流": 5, "软件信息": 3},
+        weight=5, team="杭州销售组",
+    ),
+    City(
+        short="嘉兴", code="jx", province="浙江省", city="嘉兴市", area_code="0573", landline_leads="823",
+        districts={
+            "南湖区": ("中山东路", "广益路"),
+            "秀洲区": ("洪兴西路", "中山西路"),
+            "海宁市": ("海州路", "文苑路"),
+            "桐乡市": ("庆丰路", "振兴东路"),
+        },
+        industries={"纺织服装": 30, "化工": 15, "机械制造": 15, "电子电器": 12, "外贸": 12, "食品饮料": 6,
+                    "物流": 6, "软件信息": 4},
+        weight=4, team="杭州销售组",
+    ),
+    City(
+        short="台州", code="tz", province="浙江省", city="台州市", area_code="0576", landline_leads="881",
+        districts={
+            "椒江区": ("市府大道", "东海大道"),
+            "黄岩区": ("劳动北路", "东城路"),
+            "路桥区": ("路桥大道", "银座街"),
+            "温岭市": ("万昌中路", "东辉北路"),
+        },
+        industries={"机械制造": 30, "化工": 15, "电子电器": 15, "外贸": 12, "纺织服装": 10, "食品饮料": 8,
+                    "物流": 6, "软件信息": 4},
+        weight=4, team="宁波销售组",
+    ),
+    City(
+        short="无锡", code="wx", province="江苏省", city="无锡市", area_code="0510", landline_leads="827",
+        districts={
+            "梁溪区": ("人民中路", "中山路"),
+            "滨湖区": ("梁溪路", "蠡湖大道"),
+            "新吴区": ("长江路", "珠江路"),
+            "江阴市": ("澄江中路", "人民东路"),
+        },
+        industries={"机械制造": 25, "电子电器": 20, "纺织服装": 15, "化工": 12, "外贸": 10, "软件信息": 8,
+                    "物流": 6, "食品饮料": 4},
+        weight=5, team="苏州销售组",
+    ),
+    City(
+        short="常州", code="cz", province="江苏省", city="常州市", area_code="0519", landline_leads="868",
+        districts={
+            "天宁区": ("和平北路", "关河东路"),
+            "钟楼区": ("延陵西路", "南大街"),
+            "新北区": ("太湖东路", "通江中路"),
+            "武进区": ("常武中路", "延政中路"),
+        },
+        industries={"机械制造": 30, "电子电器": 20, "化工": 12, "纺织服装": 12, "外贸": 10, "软件信息": 6,
+                    "物流": 6, "食品饮料": 4},
+        weight=3, team="苏州销售组",
+    ),
+    City(
+        short="金华", code="jh", province="浙江省", city="金华市", area_code="0579", landline_leads="852",
+        districts={
+            "婺城区": ("人民西路", "宾虹路"),
+            "金东区": ("光南路", "李渔路"),
+            "义乌市": ("稠州北路", "宾王路", "工人北路"),
+            "永康市": ("胜利街", "金城路"),
+        },
+        industries={"外贸": 30, "机械制造": 20, "纺织服装": 15, "电子电器": 12, "食品饮料": 8, "物流": 8,
+                    "化工": 4, "软件信息": 3},
+        weight=3, team="杭州销售组",
+    ),
+    City(
+        short="合肥", code="hf", province="安徽省", city="合肥市", area_code="0551", landline_leads="636",
+        districts={
+            "蜀山区": ("长江西路", "黄山路"),
+            "包河区": ("马鞍山路", "徽州大道"),
+            "庐阳区": ("阜阳北路", "长江中路"),
+            "瑶海区": ("长江东路", "胜利路"),
+        },
+        industries={"电子电器": 25, "软件信息": 15, "机械制造": 15, "化工": 10, "食品饮料": 10, "物流": 10,
+                    "外贸": 8, "纺织服装": 7},
+        weight=3, team="南京销售组",
     ),
 )
+
+
+# Sizes and staff -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str  # part of every id and random seed: each size is a data set of its own
+    customers: int
+    salespeople: int
+    cities: int  # the first so many of CITIES
+    chunk: int = 250  # customers per chunk: planned together, saved in one transaction
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.cities <= len(CITIES):
+            raise ValueError(f"a size has 1 to {len(CITIES)} cities")
+        if not len(teams_of(self)) <= self.salespeople <= len(SALESPEOPLE):
+            raise ValueError(f"{self.name}: a salesperson per team at least, {len(SALESPEOPLE)} at most")
+        if self.customers < 0 or self.chunk < 1:
+            raise ValueError(f"{self.name}: customers must be at least 0 and chunks at least 1")
+
+    @property
+    def chunks(self) -> int:
+        return math.ceil(self.customers / self.chunk)
+
+    def indexes(self, chunk: int) -> range:
+        """The numbers of the customers of a chunk."""
+        return range(chunk * self.chunk, min((chunk + 1) * self.chunk, self.customers))
+
+
+def teams_of(size: Size) -> tuple[str, ...]:
+    """The sales teams of a size: one for each region of its cities."""
+    return tuple(dict.fromkeys(city.team for city in CITIES[: size.cities]))
+
+
+MANAGER = ("zhaomin", "赵敏")
+"""The sales manager: heads the sales department and sees every team's customers."""
+
+# Salespeople: (username, display name).
+SALESPEOPLE = (
+    ("wangli", "王丽"), ("chenjie", "陈杰"), ("zhangmin", "张敏"), ("liuyang", "刘洋"),
+    ("zhouting", "周婷"), ("xuhao", "徐浩"), ("sunqiang", "孙强"), ("huyan", "胡燕"),
+    ("lina", "李娜"), ("wangfang", "王芳"), ("zhaolei", "赵磊"), ("yangfan", "杨帆"),
+    ("huangwei", "黄伟"), ("wujing", "吴静"), ("zhengkai", "郑凯"), ("linxue", "林雪"),
+    ("hejun", "何军"), ("gaoyuan", "高远"), ("luohui", "罗辉"), ("liangyu", "梁宇"),
+    ("songjia", "宋佳"), ("xiehong", "谢红"), ("hanbing", "韩冰"), ("tangning", "唐宁"),
+    ("fengtao", "冯涛"), ("dongqian", "董倩"), ("shenyi", "沈怡"), ("jiangpeng", "蒋鹏"),
+    ("yelin", "叶琳"), ("yuchen", "俞晨"), ("shaofeng", "邵峰"), ("jinmei", "金梅"),
+    ("baoxin", "鲍鑫"), ("zhuhua", "朱华"), ("guoliang", "郭亮"), ("maxiao", "马晓"),
+    ("qianlu", "钱璐"), ("caili", "蔡丽"), ("pansong", "潘松"), ("duwen", "杜文"),
+)
+
+SIZES = {
+    size.name: size
+    for size in (
+        Size("small", customers=60, salespeople=4, cities=3),
+        Size("medium", customers=10_000, salespeople=16, cities=len(CITIES)),
+        Size("large", customers=100_000, salespeople=40, cities=len(CITIES)),
+    )
+}
+
+
+def team_assignment(size: Size) -> dict[str, str]:
+    """Salesperson (username) → team. Each team gets salespeople in proportion to the share of
+    the customers its cities have (the highest average, as seats are shared out in elections),
+    so every team has at least one, and the small size's four are 宁波, 杭州, 上海, 宁波."""
+    cities = CITIES[: size.cities]
+    weights = {team: sum(c.weight for c in cities if c.team == team) for team in teams_of(size)}
+    members = dict.fromkeys(weights, 0)
+    assignment = {}
+    for number, (username, _) in enumerate(SALESPEOPLE[: size.salespeople]):
+        if number < len(weights):
+            team = list(weights)[number]  # one each first
+        else:
+            team = max(weights, key=lambda t: weights[t] / (members[t] + 1))
+        members[team] += 1
+        assignment[username] = team
+    return assignment
 
 
 # Companies -------------------------------------------------------------------------------------
@@ -150,18 +342,19 @@ class Industry:
 
 
 INDUSTRIES = {
-    "纺织服装": Industry(("服饰", "纺织", "针织", "制衣"), ("针织面料", "衬衫", "羽绒服", "工装", "童装")),
-    "机械制造": Industry(("机械", "精工", "机电", "液压设备"), ("数控机床", "液压缸", "注塑机", "轴承", "紧固件")),
-    "电子电器": Industry(("电子", "电器", "光电", "智能科技"), ("小家电", "电源适配器", "传感器", "LED灯具", "线束")),
-    "外贸": Industry(("贸业", "进出口", "国际贸易", "商贸"), ("日用百货", "五金工具", "家居用品", "文具")),
-    "食品饮料": Industry(("食品", "饮品", "农产品"), ("冷冻水产", "调味品", "包装饮用水", "休闲食品", "年糕")),
-    "化工": Industry(("化工", "新材料", "塑业", "涂料"), ("塑料粒子", "工业涂料", "胶粘剂", "溶剂")),
-    "物流": Industry(("物流", "供应链管理", "国际货运代理"), ("仓储服务", "集装箱运输", "冷链配送", "报关代理")),
+    "纺织服装": Industry(("服饰", "纺织", "针织", "制衣", "织造", "时装"), ("针织面料", "衬衫", "羽绒服", "工装", "童装")),
+    "机械制造": Industry(("机械", "精工", "机电", "液压设备", "重工", "五金"), ("数控机床", "液压缸", "注塑机", "轴承", "紧固件")),
+    "电子电器": Industry(("电子", "电器", "光电", "智能科技", "电气"), ("小家电", "电源适配器", "传感器", "LED灯具", "线束")),
+    "外贸": Industry(("贸业", "进出口", "国际贸易", "商贸", "实业"), ("日用百货", "五金工具", "家居用品", "文具")),
+    "食品饮料": Industry(("食品", "饮品", "农产品", "食品科技"), ("冷冻水产", "调味品", "包装饮用水", "休闲食品", "年糕")),
+    "化工": Industry(("化工", "新材料", "塑业", "涂料", "化学"), ("塑料粒子", "工业涂料", "胶粘剂", "溶剂")),
+    "物流": Industry(("物流", "供应链管理", "国际货运代理", "运输"), ("仓储服务", "集装箱运输", "冷链配送", "报关代理")),
     "软件信息": Industry(("软件", "信息技术", "网络科技", "数据科技"), ("ERP系统", "小程序开发", "云服务器", "数据中台")),
 }
 
 # Brand characters with their pinyin, which names the company's web domain. No two share a
-# syllable, so every two-character brand has a domain of its own.
+# syllable, and no two brands spell the same (``xin`` + ``an`` against ``xi`` + ``nan`` is why
+# 南 is not among them), so every two-character brand has a domain of its own.
 BRAND_CHARACTERS = (
     ("慈", "ci"), ("穗", "sui"), ("恒", "heng"), ("泰", "tai"), ("华", "hua"), ("盛", "sheng"),
     ("鑫", "xin"), ("源", "yuan"), ("宏", "hong"), ("达", "da"), ("诚", "cheng"), ("博", "bo"),
@@ -176,7 +369,22 @@ BRAND_CHARACTERS = (
     ("伟", "wei"), ("骏", "jun"), ("启", "qi"), ("融", "rong"), ("尚", "shang"), ("优", "you"),
     ("捷", "jie"), ("森", "sen"), ("林", "lin"), ("中", "zhong"), ("万", "wan"), ("百", "bai"),
     ("世", "shi"), ("光", "guang"), ("欧", "ou"), ("格", "ge"), ("曼", "man"), ("迪", "di"),
-    ("朗", "lang"), ("鼎", "ding"),
+    ("朗", "lang"), ("鼎", "ding"), ("鹏", "peng"), ("星", "xing"), ("振", "zhen"), ("合", "he"),
+    ("协", "xie"), ("仁", "ren"), ("乐", "le"), ("平", "ping"), ("山", "shan"), ("川", "chuan"),
+    ("云", "yun"), ("智", "zhi"), ("盈", "ying"), ("茂", "mao"), ("彩", "cai"), ("如", "ru"),
+    ("全", "quan"), ("群", "qun"), ("汉", "han"), ("乾", "qian"), ("坤", "kun"), ("楚", "chu"),
+    ("秦", "qin"), ("鲁", "lu"), ("吉", "ji"), ("庆", "qing"), ("贝", "bei"), ("蓝", "lan"),
+    ("拓", "tuo"), ("途", "tu"), ("迅", "xun"), ("驰", "chi"), ("航", "hang"), ("展", "zhan"),
+    ("强", "qiang"), ("赛", "sai"), ("冠", "guan"), ("本", "ben"), ("朴", "pu"), ("宁", "ning"),
+    ("绿", "lv"), ("农", "nong"), ("雄", "xiong"), ("标", "biao"), ("桥", "qiao"), ("炬", "ju"),
+    ("灿", "can"), ("闻", "wen"), ("春", "chun"), ("夏", "xia"), ("秋", "qiu"), ("松", "song"),
+    ("竹", "zhu"), ("莱", "lai"), ("沃", "wo"), ("派", "pai"), ("纳", "na"), ("诺", "nuo"),
+    ("斯", "si"), ("特", "te"), ("艾", "ai"), ("玛", "ma"), ("固", "gu"), ("坚", "jian"),
+    ("兆", "zhao"), ("品", "pin"), ("彬", "bin"), ("溪", "xi"), ("硕", "shuo"), ("旭", "xu"),
+    ("炫", "xuan"), ("朝", "chao"), ("雷", "lei"), ("蒙", "meng"), ("邦", "bang"), ("申", "shen"),
+    ("苏", "su"), ("策", "ce"), ("道", "dao"), ("盾", "dun"), ("舒", "shu"), ("铁", "tie"),
+    ("钢", "gang"), ("墨", "mo"), ("彦", "yan"), ("贵", "gui"), ("尊", "zun"), ("盘", "pan"),
+    ("梁", "liang"), ("翠", "cui"),
 )
 BRANDS = tuple(permutations(BRAND_CHARACTERS, 2))  # every ordered pair of two different characters
 
@@ -212,6 +420,8 @@ SURNAMES = (
     ("马", "ma"), ("罗", "luo"), ("梁", "liang"), ("宋", "song"), ("郑", "zheng"), ("谢", "xie"),
     ("韩", "han"), ("唐", "tang"), ("冯", "feng"), ("董", "dong"), ("沈", "shen"), ("蒋", "jiang"),
     ("应", "ying"), ("俞", "yu"), ("邵", "shao"), ("金", "jin"), ("叶", "ye"), ("鲍", "bao"),
+    ("钱", "qian"), ("蔡", "cai"), ("潘", "pan"), ("杜", "du"), ("许", "xu"), ("曹", "cao"),
+    ("袁", "yuan"), ("汪", "wang"), ("陆", "lu"), ("顾", "gu"), ("姚", "yao"), ("戴", "dai"),
 )
 GIVEN_NAMES = (
     ("伟", "wei"), ("芳", "fang"), ("敏", "min"), ("静", "jing"), ("磊", "lei"), ("军", "jun"),
@@ -222,6 +432,11 @@ GIVEN_NAMES = (
     ("欣怡", "xinyi"), ("雪梅", "xuemei"), ("鹏飞", "pengfei"), ("国平", "guoping"),
     ("立新", "lixin"), ("红霞", "hongxia"), ("振华", "zhenhua"), ("亚萍", "yaping"),
     ("宇航", "yuhang"), ("琳琳", "linlin"), ("天宇", "tianyu"), ("雅琴", "yaqin"),
+    ("明", "ming"), ("华", "hua"), ("斌", "bin"), ("颖", "ying"), ("婷", "ting"), ("强", "qiang"),
+    ("建平", "jianping"), ("卫东", "weidong"), ("春梅", "chunmei"), ("金凤", "jinfeng"),
+    ("志明", "zhiming"), ("海燕", "haiyan"), ("子涵", "zihan"), ("一鸣", "yiming"),
+    ("思远", "siyuan"), ("梦婷", "mengting"), ("家豪", "jiahao"), ("雨婷", "yuting"),
+    ("永康", "yongkang"), ("慧敏", "huimin"), ("文杰", "wenjie"), ("晓峰", "xiaofeng"),
 )
 # (title, department); the first contact of a company is one of the decision makers.
 DECISION_MAKERS = (("总经理", "总经办"), ("副总经理", "总经办"), ("采购经理", "采购部"))
@@ -293,8 +508,24 @@ NEXT_STEP_CHANCE = 0.75
 # The plan --------------------------------------------------------------------------------------
 
 
+def customer_id(size: Size, seed: int, index: int) -> UUID:
+    """The id of the customer numbered ``index`` in the data set of this size and seed."""
+    return uuid5(ID_NAMESPACE, f"{seed}:{size.name}:{index}")
+
+
+def _part_id(customer: UUID, part: str, number: int) -> UUID:
+    return uuid5(customer, f"{part}:{number}")
+
+
+@dataclass(frozen=True)
+class PlannedContact:
+    id: UUID
+    fields: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class PlannedActivity:
+    id: UUID
     kind: str
     occurred_at: datetime
     summary: str
@@ -304,47 +535,100 @@ class PlannedActivity:
 
 @dataclass(frozen=True)
 class PlannedCustomer:
+    id: UUID
     owner: str  # the salesperson's username
     name: str
     kind: str
     profile: dict[str, Any]
-    contacts: tuple[dict[str, Any], ...]
+    contacts: tuple[PlannedContact, ...]
     activities: tuple[PlannedActivity, ...]
+
+    @property
+    def events(self) -> int:
+        return 1 + len(self.contacts) + len(self.activities)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each customer of a data set is (an index into CITIES) and which brand it trades
+    under (an index into BRANDS): drawn for the whole data set at once, a brand at most once
+    per city, so that names and web domains are unique however the chunks are planned. Two
+    compact arrays: 100,000 customers take less than a megabyte."""
+
+    cities: array[int]
+    brands: array[int]
+
+
+def make_layout(size: Size, seed: int) -> Layout:
+    cities = CITIES[: size.cities]
+    rng = random.Random(f"{seed}:{size.name}:cities")
+    city_of = rng.choices(range(len(cities)), weights=[c.weight for c in cities], k=size.customers)
+    brands: dict[int, Iterator[int]] = {}
+    for city, count in Counter(city_of).items():
+        if count > len(BRANDS):
+            raise ValueError(
+                f"{size.name}: {count} customers in {cities[city].city}, more than the {len(BRANDS)} brands there are"
+            )
+        brands[city] = iter(random.Random(f"{seed}:{size.name}:brands:{city}").sample(range(len(BRANDS)), count))
+    return Layout(array("B", city_of), array("I", (next(brands[city]) for city in city_of)))
+
+
+def plan_chunk(
+    size: Size, seed: int, chunk: int, *, today: date, layout: Layout | None = None
+) -> tuple[PlannedCustomer, ...]:
+    """The customers of one chunk, with their contacts and activities; activities end before
+    ``today``. ``layout`` is the size's (computed if not given: pass it when planning many)."""
+    spread = layout or make_layout(size, seed)
+    teams = team_assignment(size)
+    members: dict[str, list[str]] = {}
+    for username, team in teams.items():
+        members.setdefault(team, []).append(username)
+    rng = random.Random(f"{seed}:{size.name}:chunk:{chunk}")
+    customers = []
+    for index in size.indexes(chunk):
+        city = CITIES[spread.cities[index]]
+        first, second = BRANDS[spread.brands[index]]
+        owner = rng.choice(members[city.team])
+        brand = (first[0] + second[0], first[1] + second[1])
+        customers.append(
+            _plan_customer(rng, customer_id(size, seed, index), city, brand, owner=owner, today=today)
+        )
+    return tuple(customers)
 
 
 @dataclass(frozen=True)
 class Plan:
     salespeople: tuple[tuple[str, str], ...]
+    teams: tuple[str, ...]
     customers: tuple[PlannedCustomer, ...]
 
     def summary(self) -> dict[str, int]:
         return {
-            "departments": 1 + len(SALES_TEAMS),
+            "departments": 1 + len(self.teams),
             "users": len(self.salespeople) + 1,
             "customers": len(self.customers),
             "contacts": sum(len(c.contacts) for c in self.customers),
             "activities": sum(len(c.activities) for c in self.customers),
         }
 
-    @property
-    def commands(self) -> int:
-        return sum(self.summary().values())
+
+def make_plan(size: str | Size = "small", *, seed: int = DEFAULT_SEED, today: date) -> Plan:
+    """The whole data set of ``size``, the same for the same seed; activities end before
+    ``today``. All of it at once: for the small sizes and for tests (``seed`` plans a chunk
+    at a time)."""
+    size = get_size(size)
+    spread = make_layout(size, seed)
+    customers = [c for chunk in range(size.chunks) for c in plan_chunk(size, seed, chunk, today=today, layout=spread)]
+    return Plan(SALESPEOPLE[: size.salespeople], teams_of(size), tuple(customers))
 
 
-def make_plan(size: str = "small", *, seed: int = DEFAULT_SEED, today: date) -> Plan:
-    """The demo data for ``size``, the same for the same seed; activities end before ``today``."""
+def get_size(size: str | Size) -> Size:
+    if isinstance(size, Size):
+        return size
     try:
-        dimensions = SIZES[size]
+        return SIZES[size]
     except KeyError:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, not {size!r}") from None
-    rng = random.Random(seed)
-    salespeople = SALESPEOPLE[: dimensions.salespeople]
-    customers = []
-    for first, second in rng.sample(BRANDS, dimensions.customers):
-        owner, _ = rng.choice(salespeople)
-        brand = (first[0] + second[0], first[1] + second[1])
-        customers.append(_plan_customer(rng, brand, owner=owner, today=today))
-    return Plan(salespeople, tuple(customers))
 
 
 def _weighted(rng: random.Random, weights: Mapping[T, int]) -> T:
@@ -355,18 +639,19 @@ def _chance(rng: random.Random, probability: float) -> bool:
     return rng.random() < probability
 
 
-def _plan_customer(rng: random.Random, brand: tuple[str, str], *, owner: str, today: date) -> PlannedCustomer:
+def _plan_customer(
+    rng: random.Random, customer: UUID, city: City, brand: tuple[str, str], *, owner: str, today: date
+) -> PlannedCustomer:
     kind = _weighted(rng, KIND_WEIGHTS)
-    city = rng.choices(CITIES, weights=[c.weight for c in CITIES])[0]
     industry_name = _weighted(rng, city.industries)
     industry = INDUSTRIES[industry_name]
     brand_name, brand_pinyin = brand
     name = f"{city.short}{brand_name}{rng.choice(industry.name_words)}有限公司"
-    domain = f"{brand_pinyin}.example.cn"
+    domain = f"{city.code}{brand_pinyin}.example.cn"
     profile = _company_profile(rng, kind, city, industry_name, domain)
-    contacts = _plan_contacts(rng, kind, domain, company_phone=profile["phone"])
-    activities = _plan_activities(rng, kind, contacts, industry.products, today)
-    return PlannedCustomer(owner, name, kind, profile, contacts, activities)
+    contacts = _plan_contacts(rng, customer, kind, domain, company_phone=profile["phone"])
+    activities = _plan_activities(rng, customer, kind, contacts, industry.products, today)
+    return PlannedCustomer(customer, owner, name, kind, profile, contacts, activities)
 
 
 def _company_profile(rng: random.Random, kind: str, city: City, industry: str, domain: str) -> dict[str, Any]:
@@ -414,12 +699,14 @@ def _mobile(rng: random.Random) -> str:
     return f"{rng.choice(MOBILE_PREFIXES)}{rng.randint(0, 99_999_999):08d}"
 
 
-def _plan_contacts(rng: random.Random, kind: str, domain: str, *, company_phone: str) -> tuple[dict[str, Any], ...]:
+def _plan_contacts(
+    rng: random.Random, customer: UUID, kind: str, domain: str, *, company_phone: str
+) -> tuple[PlannedContact, ...]:
     count = rng.choices((1, 2, 3, 4), weights=CONTACT_COUNT_WEIGHTS[kind])[0]
     titles = [rng.choice(DECISION_MAKERS), *rng.sample(OTHER_TITLES, count - 1)]
-    contacts: list[dict[str, Any]] = []
+    contacts: list[PlannedContact] = []
     taken: set[str] = set()  # pinyin names, which make the contacts' email addresses
-    for title, department in titles:
+    for number, (title, department) in enumerate(titles):
         name, pinyin = _person(rng)
         while pinyin in taken:
             name, pinyin = _person(rng)
@@ -434,7 +721,8 @@ def _plan_contacts(rng: random.Random, kind: str, domain: str, *, company_phone:
             "birthday": _birthday(rng) if _chance(rng, 0.35) else None,
             "hobbies": "、".join(rng.sample(HOBBIES, rng.randint(1, 2))) if _chance(rng, 0.25) else None,
         }
-        contacts.append({field: value for field, value in contact.items() if value is not None})
+        fields = {field: value for field, value in contact.items() if value is not None}
+        contacts.append(PlannedContact(_part_id(customer, "contact", number), fields))
     return tuple(contacts)
 
 
@@ -449,17 +737,24 @@ def _birthday(rng: random.Random) -> date:
 
 
 def _plan_activities(
-    rng: random.Random, kind: str, contacts: Sequence[dict[str, Any]], products: Sequence[str], today: date
-) -> tuple[PlannedActivity, ...]:
-    activities = []
+    rng: random.Random, customer: UUID, kind: str, contacts: Sequence[PlannedContact],
+    products: Sequence[str], today: date,
+) -> tuple[PlannedActivity, ...]:  # fmt: skip
+    drawn = []
     for _ in range(rng.randint(0, MAX_ACTIVITIES_BY_KIND[kind])):
         activity_kind = _weighted(rng, ACTIVITY_KIND_WEIGHTS)
         contact = rng.randrange(len(contacts)) if _chance(rng, CONTACT_LINK_CHANCE) else None
-        who = UNNAMED_CONTACT if contact is None else f"{contacts[contact]['title']}{contacts[contact]['name']}"
+        if contact is None:
+            who = UNNAMED_CONTACT
+        else:
+            who = f"{contacts[contact].fields['title']}{contacts[contact].fields['name']}"
         summary = rng.choice(SUMMARIES[activity_kind]).format(who=who, product=rng.choice(products))
         next_step = rng.choice(NEXT_STEPS) if _chance(rng, NEXT_STEP_CHANCE) else None
-        activities.append(PlannedActivity(activity_kind, _working_time(rng, today), summary, next_step, contact))
-    return tuple(sorted(activities, key=lambda a: a.occurred_at))
+        drawn.append((activity_kind, _working_time(rng, today), summary, next_step, contact))
+    drawn.sort(key=lambda a: a[1])
+    return tuple(
+        PlannedActivity(_part_id(customer, "activity", number), *activity) for number, activity in enumerate(drawn)
+    )
 
 
 def _working_time(rng: random.Random, today: date) -> datetime:
@@ -474,52 +769,81 @@ def _working_time(rng: random.Random, today: date) -> datetime:
 # Loading ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class Seeded:
+    """What a seed-demo run found and did."""
+
+    departments: int
+    users: int
+    customers: int  # of the data set: all of them are there now
+    existing: int = 0  # of those, found stored by an earlier run (and not written again)
+    contacts: int = 0  # written by this run
+    activities: int = 0  # written by this run
+    events: int = 0  # customer events written by this run (registrations, contacts, activities)
+    seconds: float = 0.0  # spent on the customers (planning, building, saving), staff left out
+    kept_passwords: list[str] = field(default_factory=list)
+    """Demo usernames that existed already with another password than the demo's: kept as they are."""
+
+    @property
+    def written(self) -> int:
+        """Customers written by this run."""
+        return self.customers - self.existing
+
+
 def seed(
     runtime: Runtime,
     *,
-    size: str = "small",
+    size: str | Size = "small",
     seed: int = DEFAULT_SEED,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[str, int]:
-    """Load the demo data of ``size`` through the application's commands.
+    today: date | None = None,
+) -> Seeded:
+    """Load the demo data of ``size``: the staff through the application's commands, then the
+    customers a chunk per transaction, leaving out those already stored.
 
-    ``progress(done, total)`` is called as the commands complete. Returns how many departments,
-    users (the sales manager and the salespeople, created or reused), customers, contacts and
-    activities the data holds."""
-    plan = make_plan(size, seed=seed, today=datetime.now(CHINA_TIME).date())
+    ``progress(done, total)`` counts customers (stored now or before) after each chunk.
+    ``today`` (default: the date in China now) ends the activities' window."""
+    size = get_size(size)
+    today = today or datetime.now(CHINA_TIME).date()
     app = runtime.app
-    step = _counter(plan.commands, progress)
+    teams = teams_of(size)
     department = _department(app, SALES_DEPARTMENT, None)
-    step()
-    teams = []
-    for name in SALES_TEAMS:
-        teams.append(_department(app, name, department))
-        step()
-    manager = _user(app, *MANAGER, role="sales_manager", department_id=department)
+    team_ids = {team: _department(app, team, department) for team in teams}
+    kept: list[str] = []
+    manager = _user(app, *MANAGER, role="sales_manager", department_id=department, kept=kept)
     app.staff.change_department(ctx=_once("manager"), department_id=department, manager_id=manager)
-    step()
-    owners: dict[str, UUID] = {}
-    for number, (username, display_name) in enumerate(plan.salespeople):
-        owners[username] = _user(app, username, display_name, role="salesperson", department_id=teams[number % len(teams)])
-        step()
+    assignment = team_assignment(size)
+    owners = {
+        username: _user(app, username, display_name, role="salesperson", department_id=team_ids[assignment[username]],
+                        kept=kept)
+        for username, display_name in SALESPEOPLE[: size.salespeople]
+    }
     runtime.staff_changed()
-    for number, customer in enumerate(plan.customers):
-        _load_customer(app, customer, owners[customer.owner], step, key=f"seed-demo:{size}:{seed}:{number}")
-    return plan.summary()
+    for owner in owners.values():
+        app.staff.check_user(owner, "owner_id")  # a command would refuse a disabled owner too
 
-
-def _counter(total: int, progress: Callable[[int, int], None] | None) -> Callable[[], None]:
-    done = 0
+    report = Seeded(departments=1 + len(teams), users=1 + len(owners), customers=size.customers, kept_passwords=kept)
+    spread = make_layout(size, seed)
+    references = _ReferenceCheck(app)
+    started = monotonic()
     if progress is not None:
-        progress(done, total)
-
-    def step() -> None:
-        nonlocal done
-        done += 1
+        progress(0, size.customers)
+    for chunk in range(size.chunks):
+        indexes = size.indexes(chunk)
+        stored = _stored(app, [customer_id(size, seed, index) for index in indexes])
+        report.existing += len(stored)
+        if len(stored) < len(indexes):
+            planned = [c for c in plan_chunk(size, seed, chunk, today=today, layout=spread) if c.id not in stored]
+            with recording(ACTOR, correlation_id=str(uuid5(ID_NAMESPACE, f"{seed}:{size.name}:chunk:{chunk}"))):
+                customers = [_build(planned_customer, owners, references) for planned_customer in planned]
+            app.save(*customers)  # one transaction: the chunk is stored whole or not at all
+            report.contacts += sum(len(c.contacts) for c in planned)
+            report.activities += sum(len(c.activities) for c in planned)
+            report.events += sum(c.events for c in planned)
+        report.seconds = monotonic() - started
         if progress is not None:
-            progress(done, total)
-
-    return step
+            progress(indexes.stop, size.customers)
+    return report
 
 
 def _once(key: str) -> Context:
@@ -532,10 +856,15 @@ def _department(app: CRM, name: str, parent_id: UUID | None) -> UUID:
     return app.staff.create_department(ctx=_once(f"department:{name}"), name=name, parent_id=parent_id).id
 
 
-def _user(app: CRM, username: str, display_name: str, *, role: str, department_id: UUID) -> UUID:
-    """The id of the user with this username, registered if there is none yet."""
+def _user(
+    app: CRM, username: str, display_name: str, *, role: str, department_id: UUID, kept: list[str] | None = None
+) -> UUID:
+    """The id of the user with this username, registered if there is none yet. An existing
+    user keeps their password; ``kept`` learns of those whose password is not the demo's."""
     existing = app.staff.user_by_username(username)
     if existing is not None:
+        if kept is not None and not _has_password(existing.password_hash, PASSWORD):
+            kept.append(username)
         return existing.id
     written = app.staff.register_user(
         ctx=Context(actor=ACTOR),
@@ -548,37 +877,61 @@ def _user(app: CRM, username: str, display_name: str, *, role: str, department_i
     return written.id
 
 
-def _load_customer(
-    app: CRM, planned: PlannedCustomer, owner_id: UUID, step: Callable[[], None], *, key: str
-) -> None:
-    """Register the customer, then add its contacts and log its activities, one command each;
-    the commands of one customer share a correlation id, and each has its own idempotency key."""
-    correlation_id = str(uuid4())
-    commands = iter(range(1 + len(planned.contacts) + len(planned.activities)))
+def _has_password(password_hash: str, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
 
-    def ctx() -> Context:
-        command_key = f"{key}:{next(commands)}"
-        return Context(
-            actor=ACTOR, correlation_id=correlation_id, user_id=owner_id,
-            idempotency=Idempotency(command_key, command_key),
-        )  # fmt: skip
+    from crm_es.app.staff import password_hasher
 
-    customer_id = app.customers.register(
-        ctx=ctx(), name=planned.name, kind=planned.kind, owner_id=owner_id, **planned.profile
-    ).id
-    step()
-    contact_ids = []
+    try:
+        return password_hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _stored(app: CRM, ids: list[UUID]) -> set[UUID]:
+    """Which of these aggregates are in the event store: one query."""
+    statement = sql.SQL("SELECT originator_id FROM {} WHERE originator_id = ANY(%s) AND originator_version = 1").format(
+        sql.Identifier(app.events_table)
+    )
+    with app.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+        return {row["originator_id"] for row in conn.execute(statement, (ids,))}
+
+
+class _ReferenceCheck:
+    """The reference-data check of the register-customer command: the industry, the source and
+    the level against their lists, the country, province and city against the regions. Each of
+    the four is checked on its own (as the command does), once for each value it takes."""
+
+    GROUPS = (("industry",), ("source",), ("level",), ("country", "province", "city"))
+
+    def __init__(self, app: CRM):
+        self.app = app
+        self.passed: set[tuple[tuple[str, Any], ...]] = set()
+
+    def __call__(self, profile: Mapping[str, Any]) -> None:
+        for group in self.GROUPS:
+            values = tuple((field, profile[field]) for field in group if field in profile)
+            if values and values not in self.passed:
+                self.app.reference.check_profile(dict(values), None, REFERENCES)
+                self.passed.add(values)
+
+
+def _build(planned: PlannedCustomer, owners: Mapping[str, UUID], check_references: _ReferenceCheck) -> Customer:
+    """The customer as its registration, contacts and activities make it: the aggregate's own
+    methods, so every invariant is checked, and its events are pending until it is saved."""
+    check_references(planned.profile)
+    customer = Customer.register(
+        customer_id=planned.id, name=planned.name, kind=planned.kind, owner_id=owners[planned.owner], **planned.profile
+    )
     for contact in planned.contacts:
-        contact_ids.append(app.customers.add_contact(ctx=ctx(), customer_id=customer_id, **contact).id)
-        step()
+        customer.add_contact(contact_id=contact.id, **contact.fields)
     for activity in planned.activities:
-        app.customers.log_activity(
-            ctx=ctx(),
-            customer_id=customer_id,
+        customer.log_activity(
+            activity_id=activity.id,
             kind=activity.kind,
             occurred_at=activity.occurred_at,
             summary=activity.summary,
             next_step=activity.next_step,
-            contact_id=None if activity.contact is None else contact_ids[activity.contact],
+            contact_id=None if activity.contact is None else planned.contacts[activity.contact].id,
         )
-        step()
+    return customer

@@ -136,6 +136,19 @@ def test_registration_records_one_registered_event_with_the_name_trimmed() -> No
     assert customer.activity_count == 0
 
 
+def test_registration_with_a_given_id_records_the_same_event_under_that_id() -> None:
+    chosen = UUID("00000000-0000-4000-8000-0000000000d1")
+    with_id = registered(customer_id=chosen, city="宁波市")
+    without = registered(city="宁波市")
+    assert [type(e) for e in with_id] == [Customer.Registered]
+    assert with_id[0].originator_id == chosen and without[0].originator_id != chosen
+    assert {k: v for k, v in vars(with_id[0]).items() if k not in ("originator_id", "timestamp")} == {
+        k: v for k, v in vars(without[0]).items() if k not in ("originator_id", "timestamp")
+    }
+    assert given(with_id).id == chosen
+    registration_refused("kind", customer_id=chosen, kind="vip")  # checked the same way
+
+
 @pytest.mark.parametrize("blank", ["", "   ", "\t\n", None])
 def test_registration_refuses_a_blank_name(blank: str | None) -> None:
     registration_refused("name", name=blank)

@@ -159,11 +159,19 @@ class Customer(CrmAggregate):
     """A company or person the business sells to, competes with, or partners with."""
 
     @classmethod
-    def register(cls, *, name: str, kind: str, owner_id: UUID, **profile: Any) -> Customer:
+    def register(
+        cls, *, name: str, kind: str, owner_id: UUID, customer_id: UUID | None = None, **profile: Any
+    ) -> Customer:
+        """A new customer; its id is random unless ``customer_id`` gives one (demo data derives
+        its ids from the seed, so that loading it again finds what is already there)."""
         values: dict[str, Any] = {f: None for f in PROFILE_FIELDS}
         values.update(clean_profile({"name": name, **profile}))
         values["tags"] = values["tags"] or ()
-        return cls(kind=check_kind(kind), owner_id=owner_id, **values)
+        kwargs = {"kind": check_kind(kind), "owner_id": owner_id, **values}
+        if customer_id is None:
+            return cls(**kwargs)
+        # The same "Registered" event as above, with the given id as its originator id.
+        return cls._create(cls.Registered, id=customer_id, **kwargs)  # type: ignore[attr-defined]
 
     @event("Registered")
     def __init__(  # noqa: PLR0913 - one parameter per profile field

@@ -241,8 +241,11 @@ class ReadSide:
     def _before_commit(self, name: str) -> None:
         """Seam for crash tests: runs after a batch is applied, before it commits."""
 
-    def catch_up(self, name: str, conn: psycopg.Connection[Any] | None = None) -> int:
-        """Apply every pending event to the live schema now (CLI, tests). Returns the position."""
+    def catch_up(
+        self, name: str, conn: psycopg.Connection[Any] | None = None, progress: Progress | None = None
+    ) -> int:
+        """Apply every pending event to the live schema now (CLI, tests). Returns the position.
+        ``progress(position, head)`` is called after each batch."""
         targets = [(self.projections[name], live_schema(name))]
         with self._connection(conn) as c:
             while True:
@@ -251,6 +254,8 @@ class ReadSide:
                 if failures:
                     self._set_status(name, "error", failures[0].detail, failures[0].position)
                     raise failures[0]
+                if progress:
+                    progress(min(position, head), head)
                 if position >= head:
                     return position
 
