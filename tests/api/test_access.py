@@ -117,6 +117,44 @@ def test_each_role_lists_searches_reads_and_sees_the_history_of_exactly_its_cust
         assert person.get(f"/customers/{customer_id}").status_code == expected, (who, name)
         assert person.get(f"/customers/{customer_id}/history").status_code == expected, (who, name)
         assert person.get(f"/customers/{customer_id}/contacts").status_code == expected, (who, name)
+        assert person.get(f"/customers/{customer_id}/activities").status_code == expected, (who, name)
+        as_of = person.get(f"/customers/{customer_id}", params={"as_of": "2199-01-01T00:00:00+08:00"})
+        assert as_of.status_code == expected, (who, name)
+        jsonl = person.get(f"/customers/{customer_id}/history", params={"format": "jsonl"})
+        assert jsonl.status_code == expected, (who, name)
+
+
+@pytest.mark.parametrize("who", sorted(VISIBLE))
+def test_each_role_adds_contacts_and_logs_activities_on_exactly_the_customers_it_may(company: Company, who: str) -> None:
+    person = company.people[who]
+    for name, customer_id in company.customers.items():
+        contact = person.post(f"/customers/{customer_id}/contacts", json={"name": "范围测试"})
+        activity = person.post(f"/customers/{customer_id}/activities", json={
+            "kind": "call", "occurred_at": "2026-11-20T10:00:00+08:00", "summary": "范围测试"})  # fmt: skip
+        if who not in WRITERS:
+            assert (contact.status_code, activity.status_code) == (403, 403), (who, name)
+        else:
+            expected = 201 if name in WRITERS[who] else 404
+            assert (contact.status_code, activity.status_code) == (expected, expected), (who, name, contact.text)
+
+
+def test_the_operation_log_follows_the_audit_scope(company: Company, api: Api) -> None:
+    """A role with audit:read and a department scope sees what its department did, not more."""
+    role = _created(api.post("/roles", json={
+        "name": f"team-auditor-{uuid.uuid4().hex[:6]}", "permissions": ["audit:read"], "data_scope": "department"}))  # fmt: skip
+    lead_id = company.ids["lead"]
+    lead_roles = api.get(f"/users/{lead_id}").json()["role_ids"]
+    assert api.patch(f"/users/{lead_id}", json={"role_ids": [*lead_roles, role]}).status_code == 200
+    lead = company.people["lead"]
+    actors = {e["actor"] for e in lead.get("/audit", params={"limit": 500}).json()["items"]}
+    ningbo = {company.ids[w] for w in ("seller1", "seller2", "flex", "lead")}
+    assert actors and actors <= ningbo, actors
+    assert company.ids["seller3"] not in actors
+    seller3 = company.ids["seller3"]
+    assert lead.get("/audit", params={"actor_id": seller3}).json()["items"] == []
+    assert api.get("/audit", params={"actor_id": seller3}).json()["items"]  # admin: scope all
+    auditor = next(r for r in api.get("/roles").json()["items"] if r["name"] == "auditor")
+    assert auditor["data_scope"] == "all" and "audit:read" in auditor["permissions"]
 
 
 WRITERS = {"flex": set(), "seller1": {"c1"}, "seller2": {"c2"}, "seller3": {"c3"}, "lead": {"c1", "c2"},
