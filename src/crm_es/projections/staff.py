@@ -304,6 +304,7 @@ class AccessCache:
         self._lock = threading.Lock()
         self._generation = -1
         self._entries: dict[UUID, tuple[dict[str, Any], Access]] = {}
+        self._generations = _SharedReads()
 
     def get(self, cur: Cursor[Any], user_id: UUID) -> tuple[dict[str, Any], Access] | None:
         current = generation(cur)
@@ -322,11 +323,11 @@ class AccessCache:
         return computed
 
     async def aget(self, pool: Any, user_id: UUID, compute: Any) -> tuple[dict[str, Any], Access] | None:
-        """``get`` for the asyncio request path: the generation is read on an asyncio
-        connection; on a miss, ``compute(user_id)`` (blocking) runs in a worker thread."""
-        async with pool.connection() as conn:
-            cur = await conn.execute(_GENERATION)
-            current = (await cur.fetchone())[0]
+        """``get`` for the asyncio request path. The generation is read by a query that started
+        after this request arrived (so a staff change committed before it is seen), shared by
+        every request that arrived meanwhile: under load one query authorises many requests.
+        On a miss, ``compute(user_id)`` (blocking) runs in a worker thread."""
+        current = await self._generations.read(pool)
         with self._lock:
             if current != self._generation:
                 self._entries.clear()
@@ -340,6 +341,37 @@ class AccessCache:
                 if self._generation == current:
                     self._entries[user_id] = computed
         return computed
+
+
+class _SharedReads:
+    """One query of the generation at a time per event loop; a caller waits for the next one to
+    start after it asked (never for one already under way, which may predate its request)."""
+
+    def __init__(self) -> None:
+        self._next: dict[Any, asyncio.Future[int]] = {}
+        self._running: set[Any] = set()
+
+    async def read(self, pool: Any) -> int:
+        loop = asyncio.get_running_loop()
+        future = self._next.get(loop)
+        if future is None:
+            future = self._next[loop] = loop.create_future()
+            if loop not in self._running:
+                self._running.add(loop)
+                loop.create_task(self._run(loop, pool))
+        return await asyncio.shield(future)
+
+    async def _run(self, loop: Any, pool: Any) -> None:
+        try:
+            while (future := self._next.pop(loop, None)) is not None:
+                try:
+                    async with pool.connection() as conn:
+                        cur = await conn.execute(_GENERATION)
+                        future.set_result((await cur.fetchone())[0])
+                except Exception as error:  # noqa: BLE001 - every waiting request learns of it
+                    future.set_exception(error)
+        finally:
+            self._running.discard(loop)
 
 
 _GENERATION = q(SCHEMA, "SELECT generation FROM {s}.meta")
