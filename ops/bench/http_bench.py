@@ -280,6 +280,10 @@ class Run:
     app_cpu: float | None = None
     db_cpu: float | None = None
     machine_busy: float | None = None
+    max_lag: int | None = None
+    """crm-es POST runs: the largest projection lag (events) seen while writing."""
+    catch_up_seconds: float | None = None
+    """crm-es POST runs: how long the projections took to catch up after the run."""
 
     @property
     def rate(self) -> float:
@@ -580,8 +584,30 @@ def measure(wrk: str, app: App, scenario: str, concurrency: int, seconds: float,
             workdir: Path, processes: Processes, db_pid: int | None) -> Run:  # fmt: skip
     run = Run(app.name, scenario, concurrency)
     app_cpu, db_cpu, ticks = cpu_seconds(app.process.pid), cpu_seconds(db_pid), machine_ticks()
+    watching = app.name == "crm-es" and scenario == "post"
+    lags: list[int] = []
+    stop = threading.Event()
+
+    def watch_lag() -> None:
+        # Whether the read models keep up with the writes: their lag, four times a second.
+        while not stop.wait(0.25):
+            try:
+                lags.append(projection_lag(app))
+            except (httpx.HTTPError, RuntimeError):
+                pass
+
+    watcher = threading.Thread(target=watch_lag, daemon=True)
+    if watching:
+        watcher.start()
     result = run_wrk(wrk, script, app.url, concurrency, seconds, workdir / "wrk.log", processes)
     app_after, db_after, ticks_after = cpu_seconds(app.process.pid), cpu_seconds(db_pid), machine_ticks()
+    if watching:
+        stop.set()
+        watcher.join()
+        started = time.monotonic()
+        caught_up(app)
+        run.max_lag = max(lags, default=0)
+        run.catch_up_seconds = time.monotonic() - started
     if app.process.poll() is not None:
         raise RuntimeError(f"{app.name} exited with status {app.process.returncode} during {scenario}:\n{app.tail()}")
     run.requests = int(result["requests"])
@@ -665,6 +691,10 @@ def report(runs: list[Run], args: argparse.Namespace, setup: dict[str, str], wor
         size = r.bytes // r.requests if r.requests else 0
         print(f"  {r.scenario:<9}{r.concurrency:>5} {r.app:<7}{r.p50:>8.1f}{r.p99:>8.1f}{r.max:>8.1f}"
               f"{per(r.app_cpu):>9}{per(r.db_cpu):>8}{busy:>6}{size:>8}{sizes.get((r.app, r.scenario), '-'):>7}")  # fmt: skip
+    for r in runs:
+        if r.max_lag is not None:
+            print(f"  read models while crm-es wrote (post, c={r.concurrency}): largest lag {r.max_lag} events, "
+                  f"caught up {r.catch_up_seconds:.2f} s after the run")  # fmt: skip
     print()
     print("  CPU/req: CPU time crm-es and PostgreSQL spent per request over the same for the plain app; when the")
     print("  machine's CPUs are the limit, crm-es/plain in requests per second tends to its inverse.")
