@@ -72,6 +72,7 @@ class Runtime:
     async def close_aio(self) -> None:
         opening = self._aio.pop(asyncio.get_running_loop(), None)
         if opening is not None:
+            await self.access_cache._generations.close(opening[0])
             await opening[0].close()
 
     def positions(self) -> PositionWatch:

@@ -344,12 +344,14 @@ class AccessCache:
 
 
 class _SharedReads:
-    """One query of the generation at a time per event loop; a caller waits for the next one to
-    start after it asked (never for one already under way, which may predate its request)."""
+    """One query of the generation at a time per event loop, on a connection of its own; a
+    caller waits for the next query to start after it asked (never for one already under way,
+    which may predate its request)."""
 
     def __init__(self) -> None:
         self._next: dict[Any, asyncio.Future[int]] = {}
         self._running: set[Any] = set()
+        self._connections: dict[Any, Any] = {}
 
     async def read(self, pool: Any) -> int:
         loop = asyncio.get_running_loop()
@@ -365,13 +367,29 @@ class _SharedReads:
         try:
             while (future := self._next.pop(loop, None)) is not None:
                 try:
-                    async with pool.connection() as conn:
-                        cur = await conn.execute(_GENERATION)
-                        future.set_result((await cur.fetchone())[0])
+                    future.set_result(await self._query(loop, pool))
                 except Exception as error:  # noqa: BLE001 - every waiting request learns of it
                     future.set_exception(error)
         finally:
             self._running.discard(loop)
+
+    async def _query(self, loop: Any, pool: Any) -> int:
+        conn = self._connections.get(loop)
+        if conn is None or conn.closed:
+            # Taken from the pool for good: the pool's bookkeeping per query costs more than the query.
+            conn = self._connections[loop] = await pool.getconn()
+        try:
+            cur = await conn.execute(_GENERATION, prepare=True)
+            return (await cur.fetchone())[0]
+        except Exception:
+            self._connections.pop(loop, None)
+            await pool.putconn(conn)  # a broken connection is discarded by the pool
+            raise
+
+    async def close(self, pool: Any) -> None:
+        conn = self._connections.pop(asyncio.get_running_loop(), None)
+        if conn is not None:
+            await pool.putconn(conn)
 
 
 _GENERATION = q(SCHEMA, "SELECT generation FROM {s}.meta")
