@@ -18,6 +18,8 @@ from crm_es.api.schemas.common import problems
 from crm_es.runtime import Runtime, running
 from crm_es.settings import Settings
 
+API = "/api/v1"
+
 DESCRIPTION = """
 crm-es: an event-sourced CRM backend for small and medium enterprises.
 
@@ -78,17 +80,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     app.add_middleware(RequestContext, max_body_bytes=MAX_BODY_BYTES, max_json_depth=MAX_JSON_DEPTH)
 
-    api = APIRouter(prefix="/api/v1")
-    api.include_router(auth.router)
-    protected = APIRouter(dependencies=[Depends(get_principal)])
-    protected.include_router(customers.router)
-    protected.include_router(staff.router)
-    protected.include_router(handovers.router)
-    protected.include_router(reference.router)
-    protected.include_router(audit.router)
-    protected.include_router(admin.router)
-    api.include_router(protected)
-    app.include_router(api)
+    app.include_router(auth.router, prefix=API)
+    # Every other /api/v1 route needs a valid token (each also declares its permission). The
+    # routers are included into the app directly: every level of nesting costs route matching.
+    for protected in (customers, staff, handovers, reference, audit, admin):
+        app.include_router(protected.router, prefix=API, dependencies=[Depends(get_principal)])
     app.include_router(health.router)
     if settings.bench_endpoints:
         from crm_es.api.routes import bench

@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
+from psycopg.sql import SQL, Identifier
 
 Remember = Callable[[int], tuple[str, str, str, str]]
 """Given the position of a command's last event, the idempotency row that answers a repeat."""
@@ -19,7 +20,27 @@ Remember = Callable[[int], tuple[str, str, str, str]]
 
 class CrmRecorder(PostgresApplicationRecorder):
     """Writes idempotency records in the same transaction as the events they answer for.
-    ``remember`` is a list of (first, stop, row-maker) over the events inserted together."""
+    ``remember`` is a list of (first, stop, row-maker) over the events inserted together.
+
+    The library composes its LOCK and NOTIFY statements anew for every write (quoting the
+    identifiers each time); here they are composed once."""
+
+    _composed: dict[str, bytes] | None = None
+
+    def _statement(self, curs: Cursor[Any], name: str, composed: Any) -> bytes:
+        if self._composed is None:
+            self._composed = {}
+        statement = self._composed.get(name)
+        if statement is None:
+            statement = self._composed[name] = composed.as_bytes(curs)
+        return statement
+
+    def _lock_table(self, curs: Cursor[Any]) -> None:
+        for number, lock_statement in enumerate(self.lock_table_statements):
+            curs.execute(self._statement(curs, f"lock{number}", lock_statement), prepare=True)
+
+    def _notify_channel(self, curs: Cursor[Any]) -> None:
+        curs.execute(self._statement(curs, "notify", SQL("NOTIFY {0}").format(Identifier(self.channel_name))))
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -140,3 +161,42 @@ class StripedLocks:
             return
         with self._locks[key.int % len(self._locks)]:
             yield
+
+
+class SharedRead:
+    """A read many threads need fresh: each caller gets the result of a query that started after
+    it asked, and callers that ask while one runs share the next. Under load, one query answers
+    many commands; no caller ever gets an answer older than its own request."""
+
+    def __init__(self, read: Callable[[], Any]):
+        self._read = read
+        self._cond = threading.Condition()
+        self._started = 0
+        self._finished = 0
+        self._running = False
+        self._result: Any = None
+
+    def __call__(self) -> Any:
+        with self._cond:
+            wanted = self._started + 1
+            while True:
+                if self._finished >= wanted:
+                    return self._result
+                if not self._running:
+                    self._running = True
+                    self._started += 1
+                    mine = self._started
+                    break
+                self._cond.wait()
+        try:
+            result = self._read()
+        except BaseException:
+            with self._cond:
+                self._running = False
+                self._cond.notify_all()  # a waiter runs the query itself
+            raise
+        with self._cond:
+            self._running = False
+            self._finished, self._result = mine, result
+            self._cond.notify_all()
+        return result

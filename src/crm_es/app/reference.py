@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from crm_es.aggregates.base import recording
 from crm_es.aggregates.reference import LISTS, ReferenceList
+from crm_es.app.commit import SharedRead
 from crm_es.app.kernel import Commands, Context, Kernel, ReferenceChecks, Written
 from crm_es.errors import Conflict, InvalidInput, NotFound
 
@@ -25,7 +26,21 @@ class Reference(Commands):
     def __init__(self, kernel: Kernel):
         super().__init__(kernel)
         self._cache: dict[UUID, ReferenceList] = {}
+        self._ids = [ReferenceList.create_id(key) for key in LISTS]
+        self._versions = SharedRead(self._read_versions)
         kernel.provide(ReferenceChecks, self)
+
+    def _read_versions(self) -> dict[UUID, int]:
+        """The version of every reference list (one query, shared by concurrent commands)."""
+        with self.kernel.connection() as conn:
+            return {
+                row["originator_id"]: row["version"]
+                for row in conn.execute(
+                    f'SELECT originator_id, max(originator_version) AS version FROM "{self.kernel.events_table}" '
+                    "WHERE originator_id = ANY(%s) GROUP BY originator_id",
+                    (self._ids,),
+                )
+            }
 
     def ensure_defaults(self) -> int:
         """Create the reference lists that do not exist yet, and add default items an existing
@@ -57,18 +72,11 @@ class Reference(Commands):
         return aggregate
 
     def _lists(self, keys: set[str]) -> dict[str, ReferenceList]:
-        """Several lists as they are now, in one query: the versions of all of them are read at
-        once, and a list is loaded again only when its version moved (lists are read-only here)."""
+        """Several lists as they are now: the versions of every list are read at once (a read
+        that started after this command did, shared with concurrent ones), and a list is loaded
+        again only when its version moved (lists are read-only here)."""
         ids = {ReferenceList.create_id(key): key for key in keys}
-        with self.kernel.connection() as conn:
-            versions = {
-                row["originator_id"]: row["version"]
-                for row in conn.execute(
-                    f'SELECT originator_id, max(originator_version) AS version FROM "{self.kernel.events_table}" '
-                    "WHERE originator_id = ANY(%s) GROUP BY originator_id",
-                    (list(ids),),
-                )
-            }
+        versions = self._versions()
         lists = {}
         for list_id, key in ids.items():
             cached = self._cache.get(list_id)
