@@ -46,3 +46,34 @@ def test_as_of_replays_the_customer_to_a_past_moment(fresh: Runtime) -> None:
     then = app.customers.as_of(Context.system("test"), written.id, first)
     assert then.kind == "potential" and then.profile["city"] is None and then.version == 1
     assert app.customers.as_of(Context.system("test"), written.id, app.customers.customer(written.id).modified_on).kind == "customer"
+
+
+def test_a_save_of_megabytes_of_events_completes(fresh: Runtime) -> None:
+    """A seed chunk is one big insert; pipelined, psycopg could deadlock on it over a unix socket."""
+    import threading
+
+    from crm_es.aggregates.base import recording
+
+    admin, _ = fresh.app.staff.ensure_admin(username="admin", password="admin-password-1")
+    with recording("test"):
+        customers = []
+        for i in range(300):
+            customer = Customer.register(name=f"批量客户{i}", kind="customer", owner_id=admin.id, notes="备注" * 400)
+            for j in range(3):
+                customer.add_contact(contact_id=__import__("uuid").uuid4(), name=f"联系人{j}")
+            customers.append(customer)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            fresh.app.save(*customers)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            done.set()
+
+    threading.Thread(target=save, daemon=True).start()
+    assert done.wait(60), "saving a big batch hung"
+    assert not errors, errors
+    assert fresh.app.customers.customer(customers[-1].id).version == 4

@@ -14,6 +14,9 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
+PIPELINE_MAX_BYTES = 64 * 1024
+"""Event state above which an insert is not pipelined (see ``CrmRecorder.insert_events``)."""
+
 Remember = Callable[[int], tuple[str, str, str, str]]
 """Given the position of a command's last event, the idempotency row that answers a repeat."""
 
@@ -41,6 +44,17 @@ class CrmRecorder(PostgresApplicationRecorder):
 
     def _notify_channel(self, curs: Cursor[Any]) -> None:
         curs.execute(self._statement(curs, "notify", SQL("NOTIFY {0}").format(Identifier(self.channel_name))))
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's insert, pipelined, for ordinary writes; a big one (a seed chunk) is sent
+        without pipeline mode, in which psycopg can deadlock on a large message over a unix socket
+        (both ends waiting to read)."""
+        if sum(len(e.state) for e in stored_events) < PIPELINE_MAX_BYTES:
+            return super().insert_events(stored_events, **kwargs)
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
