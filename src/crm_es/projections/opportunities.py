@@ -354,6 +354,7 @@ def funnel(  # noqa: PLR0913
     owner_id: UUID | None = None,
     members: list[UUID] | None = None,
     owners: frozenset[UUID] | None = None,
+    schema: str = SCHEMA,
 ) -> dict[str, Any]:
     """The funnel of the opportunities opened in the period (and owned by ``owners``, the
     caller's scope, by ``owner_id`` and by ``members`` of a department), as it stood at
@@ -371,7 +372,7 @@ def funnel(  # noqa: PLR0913
         if value is not None:
             filters += f" AND {clause}"
             params[name] = value
-    rows = {r["stage"]: r for r in cur.execute(q(SCHEMA, _FUNNEL.replace("{filters}", filters)), params).fetchall()}
+    rows = {r["stage"]: r for r in cur.execute(q(schema, _FUNNEL.replace("{filters}", filters)), params).fetchall()}
     out = []
     for stage in stages:
         row = rows[stage["key"]]
