@@ -162,9 +162,14 @@ def test_commands_refuse_what_the_rules_forbid(api: Api) -> None:
     _problem(api.patch(path, json={"amount": None}), 422, "amount")
     _problem(api.patch(path, json={"stage": "lead"}), 422, "stage")
     _problem(api.post(f"{path}/reopen"), 409)
+    _problem(api.post(f"{path}/lose", json={}), 422, "reason")
+    _problem(api.post(f"{path}/win", json={"amount": "-3.00"}), 422, "amount")
+    _problem(api.post(f"{path}/reassign", json={"owner_id": str(uuid.uuid4())}), 422, "owner_id")
+    _problem(api.post(f"{path}/stage", content=b"stage=lead", headers={"Content-Type": "application/x-www-form-urlencoded"}), 415)
     _problem(api.post(f"{path}/stage", json={"stage": "proposal"}, headers={"If-Match": '"7"'}), 412)
     assert api.post(f"{path}/win").status_code == 200
     conflict = _problem(api.post(f"{path}/stage", json={"stage": "proposal"}), 409)
+    _problem(api.post(f"{path}/reopen", json={"stage": "nowhere"}), 422, "stage")
     assert "reopen" in conflict["detail"]
     _problem(api.post(f"{path}/win"), 409)
     _problem(api.patch(path, json={"amount": "5.00"}), 409)
