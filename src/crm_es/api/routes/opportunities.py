@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -14,6 +12,7 @@ from fastapi import APIRouter, Body, Query, Response
 from crm_es.api.deps import (
     ContextDep, ExpectedVersionDep, JSONAnswer, LimitDep, PrincipalDep, Reader, RuntimeDep, reads, require, require_any,
 )  # fmt: skip
+from crm_es.api.export import FILE_RESPONSES, table_file
 from crm_es.api.routes import answer
 from crm_es.api.schemas.common import Text, WriteResult, problems
 from crm_es.api.schemas.opportunities import (
@@ -237,10 +236,7 @@ FUNNEL_COLUMNS = (
 @router.get(
     "/reports/funnel", response_model=Funnel, operation_id="reports-funnel", tags=["reports"],
     summary="The sales funnel, now or as it stood at any moment (as_of); CSV or XLSX with format",
-    responses={
-        **problems(401, 403, 422, 503),
-        200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
-    },
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
 )  # fmt: skip
 def funnel(  # noqa: PLR0913 - one parameter per filter
     principal: CanReadFunnel,
@@ -270,10 +266,8 @@ def funnel(  # noqa: PLR0913 - one parameter per filter
             opened_before=start_of(period_to + timedelta(days=1)) if period_to else None, owner_id=owner_id,
             members=members, owners=principal.access.owners("reports"),
         )  # fmt: skip
-    if format == "csv":
-        return _file(reader, _funnel_csv(data), "text/csv; charset=utf-8", "funnel.csv")
-    if format == "xlsx":
-        return _file(reader, _funnel_xlsx(data), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "funnel.xlsx")
+    if format != "json":
+        return table_file(format, "funnel", FUNNEL_COLUMNS, _funnel_rows(data), position=reader.position)
     return reader.answer(data)
 
 
@@ -281,51 +275,6 @@ def _funnel_rows(data: dict[str, Any]) -> list[list[Any]]:
     rows: list[list[Any]] = [[stage[c] for c in FUNNEL_COLUMNS] for stage in data["stages"]]
     for outcome in ("won", "lost"):
         rows.append([outcome, outcome, None, data[outcome]["count"], data[outcome]["amount"], None, None, None, None])
+    rows.append(["win_rate", None, None, None, None, None, None, data["win_rate"], None])
+    rows.append(["as_of", data["as_of"].isoformat()])
     return rows
-
-
-def _funnel_csv(data: dict[str, Any]) -> bytes:
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # Excel reads the file as UTF-8 only with a byte order mark
-    writer = csv.writer(buffer)
-    writer.writerow(FUNNEL_COLUMNS)
-    writer.writerows([["" if v is None else v for v in row] for row in _funnel_rows(data)])
-    writer.writerow(["win_rate", "", "", "", "", "", "", "" if data["win_rate"] is None else data["win_rate"], ""])
-    writer.writerow(["as_of", data["as_of"].isoformat()])
-    return buffer.getvalue().encode()
-
-
-def _funnel_xlsx(data: dict[str, Any]) -> bytes:
-    import xlsxwriter  # imported when an export is asked for, not at every start
-
-    output = io.BytesIO()
-    book = xlsxwriter.Workbook(output, {"in_memory": True})
-    sheet = book.add_worksheet("funnel")
-    money = book.add_format({"num_format": "#,##0.00"})
-    percent = book.add_format({"num_format": "0.00%"})
-    formats = {"amount": money, "weighted_amount": money, "conversion_rate": percent}
-    sheet.write_row(0, 0, FUNNEL_COLUMNS)
-    for r, row in enumerate(_funnel_rows(data), 1):
-        for c, (column, value) in enumerate(zip(FUNNEL_COLUMNS, row, strict=True)):
-            if value is None:
-                continue
-            if column in formats and not isinstance(value, str):
-                sheet.write_number(r, c, float(value), formats[column])
-            else:
-                sheet.write(r, c, value)
-    last = len(data["stages"]) + 3
-    sheet.write(last, 0, "win_rate")
-    if data["win_rate"] is not None:
-        sheet.write_number(last, 7, data["win_rate"], percent)
-    sheet.write(last + 1, 0, "as_of")
-    sheet.write(last + 1, 1, data["as_of"].isoformat())
-    sheet.set_column(0, 1, 14)
-    sheet.set_column(4, 5, 16)
-    book.close()
-    return output.getvalue()
-
-
-def _file(reader: Reader, content: bytes, media_type: str, name: str) -> Response:
-    return Response(content, media_type=media_type, headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "X-Position": str(reader.position),
-    })  # fmt: skip
