@@ -346,3 +346,60 @@ def test_the_funnel_exports_as_csv_and_as_xlsx_that_reads_back(api: Api) -> None
     assert rows[0][:6] == ["stage", "name", "probability", "count", "amount", "weighted_amount"]
     assert rows[3][:8] == ["proposal", "方案报价", 60, 1, 1234.5, 740.7, 1, 0]
     assert rows[5][:5] == ["won", "won", None, 0, 0]
+
+
+# Forecast and lost reasons -----------------------------------------------------------------------
+
+
+def test_the_forecast_weights_open_opportunities_by_stage_per_close_month(api: Api) -> None:
+    from openpyxl import load_workbook
+
+    seller_id, me = _seller(api)
+    customer = me.create_customer()["id"]
+    _open(me, customer, amount="1000.00", stage="proposal", expected_close_date="2027-03-05")  # 60%
+    _open(me, customer, amount="500.00", expected_close_date="2027-03-31")  # lead, 10%
+    _open(me, customer, amount="200.05", stage="negotiation", expected_close_date="2027-05-01")  # 80%
+    won = _open(me, customer, amount="9999.00", expected_close_date="2027-03-10")
+    last = me.post(f"/opportunities/{won['id']}/win").json()["position"]
+    forecast = me.get("/reports/forecast", params={"min_position": last})
+    assert forecast.status_code == 200, forecast.text
+    assert forecast.json() == {
+        "months": [
+            {"month": "2027-03", "count": 2, "amount": "1500.00", "weighted_amount": "650.00"},
+            {"month": "2027-05", "count": 1, "amount": "200.05", "weighted_amount": "160.04"},
+        ],
+        "total": {"count": 3, "amount": "1700.05", "weighted_amount": "810.04"},
+    }
+    may = api.get("/reports/forecast", params={"min_position": last, "owner_id": seller_id, "close_from": "2027-04-01"}).json()
+    assert [m["month"] for m in may["months"]] == ["2027-05"]
+    _problem(me.get("/reports/forecast", params={"close_from": "2027-05-01", "close_to": "2027-04-01"}), 422, "close_from")
+    xlsx = me.get("/reports/forecast", params={"min_position": last, "format": "xlsx"})
+    rows = [[c.value for c in row] for row in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows()]
+    assert rows == [["month", "count", "amount", "weighted_amount"], ["2027-03", 2, 1500, 650], ["2027-05", 1, 200.05, 160.04],
+                    ["total", 3, 1700.05, 810.04]]  # fmt: skip
+
+
+def test_lost_reasons_count_and_sum_the_lost_opportunities_most_frequent_first(api: Api) -> None:
+    seller_id, me = _seller(api)
+    customer = me.create_customer()["id"]
+    for amount, reason in (("100.00", "价格过高"), ("50.00", "预算不足"), ("200.00", "价格过高"), ("70.00", "其他")):
+        opportunity = _open(me, customer, amount=amount)
+        last = me.post(f"/opportunities/{opportunity['id']}/lose", json={"reason": reason}).json()
+    back = _open(me, customer, amount="999.00")
+    me.post(f"/opportunities/{back['id']}/lose", json={"reason": "其他"})
+    last = me.post(f"/opportunities/{back['id']}/reopen").json()  # reopened: no longer lost
+    report = me.get("/reports/lost-reasons", params={"min_position": last["position"]})
+    assert report.status_code == 200, report.text
+    assert report.json() == {
+        "reasons": [
+            {"reason": "价格过高", "count": 2, "amount": "300.00", "share": 0.5},
+            {"reason": "其他", "count": 1, "amount": "70.00", "share": 0.25},
+            {"reason": "预算不足", "count": 1, "amount": "50.00", "share": 0.25},
+        ],
+        "total": {"count": 4, "amount": "420.00"},
+    }
+    none = api.get("/reports/lost-reasons", params={"owner_id": seller_id, "to": "2000-01-01"}).json()
+    assert none == {"reasons": [], "total": {"count": 0, "amount": "0.00"}}
+    csv_file = me.get("/reports/lost-reasons", params={"format": "csv"}).content.decode("utf-8-sig").splitlines()
+    assert csv_file[:2] == ["reason,count,amount,share", "价格过高,2,300.00,0.5"] and csv_file[-1] == "total,4,420.00"
+    _problem(me.get("/reports/lost-reasons", params={"from": "2027-05-01", "to": "2027-04-01"}), 422, "from")

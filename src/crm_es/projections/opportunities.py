@@ -397,3 +397,98 @@ def funnel(  # noqa: PLR0913
 
 def _ratio(part: int, whole: int) -> float | None:
     return None if not whole else round(part / whole, 4)
+
+
+# Forecast and lost reasons -----------------------------------------------------------------------
+
+
+def _report_filters(
+    owners: frozenset[UUID] | None, owner_id: UUID | None, members: list[UUID] | None
+) -> tuple[str, dict[str, Any]]:
+    filters, params = "", {}
+    for name, clause, value in (
+        ("owners", "o.owner_id = ANY(%(owners)s)", None if owners is None else list(owners)),
+        ("owner", "o.owner_id = %(owner)s", owner_id),
+        ("members", "o.owner_id = ANY(%(members)s)", members),
+    ):
+        if value is not None:
+            filters += f" AND {clause}"
+            params[name] = value
+    return filters, params
+
+
+_FORECAST = """
+SELECT to_char(o.expected_close_date, 'YYYY-MM') AS month, count(*) AS count, sum(o.amount) AS amount,
+       sum(o.amount * coalesce(p.probability, 0) / 100) AS weighted_amount
+FROM {s}.opportunities o
+LEFT JOIN unnest(%(keys)s::text[], %(probabilities)s::int[]) AS p(stage, probability) ON p.stage = o.stage
+WHERE o.status = 'open' {filters}
+GROUP BY 1 ORDER BY 1
+"""
+
+
+def forecast(  # noqa: PLR0913
+    cur: Cursor[Any],
+    *,
+    stages: list[dict[str, Any]],
+    close_from: date | None = None,
+    close_to: date | None = None,
+    owner_id: UUID | None = None,
+    members: list[UUID] | None = None,
+    owners: frozenset[UUID] | None = None,
+) -> dict[str, Any]:
+    """Open opportunities by expected close month: count, amount, and amount weighted by the
+    probability of the stage each is on (0 on a stage the pipeline no longer has)."""
+    filters, params = _report_filters(owners, owner_id, members)
+    params.update(keys=[s["key"] for s in stages], probabilities=[s["probability"] for s in stages])
+    for name, clause, value in (("close_from", "o.expected_close_date >= %(close_from)s", close_from),
+                                ("close_to", "o.expected_close_date <= %(close_to)s", close_to)):  # fmt: skip
+        if value is not None:
+            filters += f" AND {clause}"
+            params[name] = value
+    months = [
+        {"month": r["month"], "count": r["count"], "amount": Decimal(r["amount"]).quantize(CENT),
+         "weighted_amount": Decimal(r["weighted_amount"]).quantize(CENT, ROUND_HALF_UP)}
+        for r in cur.execute(q(SCHEMA, _FORECAST.replace("{filters}", filters)), params).fetchall()
+    ]  # fmt: skip
+    total = {
+        "count": sum(m["count"] for m in months),
+        "amount": sum((m["amount"] for m in months), Decimal("0.00")),
+        "weighted_amount": sum((m["weighted_amount"] for m in months), Decimal("0.00")),
+    }
+    return {"months": months, "total": total}
+
+
+_LOST_REASONS = """
+SELECT o.lost_reason AS reason, count(*) AS count, sum(o.amount) AS amount
+FROM {s}.opportunities o
+WHERE o.status = 'lost' {filters}
+GROUP BY 1 ORDER BY count(*) DESC, sum(o.amount) DESC, 1
+"""
+
+
+def lost_reasons(  # noqa: PLR0913
+    cur: Cursor[Any],
+    *,
+    closed_from: datetime | None = None,
+    closed_before: datetime | None = None,
+    owner_id: UUID | None = None,
+    members: list[UUID] | None = None,
+    owners: frozenset[UUID] | None = None,
+) -> dict[str, Any]:
+    """Opportunities lost (and not reopened) in the period, by reason (失单分析): count and amount,
+    most frequent first, with each reason's share of the lost ones."""
+    filters, params = _report_filters(owners, owner_id, members)
+    for name, clause, value in (("closed_from", "o.closed_at >= %(closed_from)s", closed_from),
+                                ("closed_before", "o.closed_at < %(closed_before)s", closed_before)):  # fmt: skip
+        if value is not None:
+            filters += f" AND {clause}"
+            params[name] = value
+    rows = cur.execute(q(SCHEMA, _LOST_REASONS.replace("{filters}", filters)), params).fetchall()
+    total = sum(r["count"] for r in rows)
+    reasons = [
+        {"reason": r["reason"], "count": r["count"], "amount": Decimal(r["amount"]).quantize(CENT),
+         "share": _ratio(r["count"], total)}
+        for r in rows
+    ]  # fmt: skip
+    return {"reasons": reasons, "total": {"count": total, "amount": sum((r["amount"] for r in reasons), Decimal("0.00"))}}

@@ -16,7 +16,9 @@ from crm_es.api.export import FILE_RESPONSES, table_file
 from crm_es.api.routes import answer
 from crm_es.api.schemas.common import Text, WriteResult, problems
 from crm_es.api.schemas.opportunities import (
+    Forecast,
     Funnel,
+    LostReasons,
     Lose,
     OpportunityCreate,
     OpportunityDetail,
@@ -251,20 +253,12 @@ def funnel(  # noqa: PLR0913 - one parameter per filter
 ) -> Any:
     if as_of is not None and as_of.tzinfo is None:
         raise InvalidInput.on("as_of", "must include a time zone offset")
-    if period_from is not None and period_to is not None and period_from > period_to:
-        raise InvalidInput.on("from", "must not be after to")
-    zone = ZoneInfo(runtime.settings.timezone)
-
-    def start_of(day: date | None) -> datetime | None:
-        return None if day is None else datetime.combine(day, time(), zone)
-
+    opened_from, opened_before = _period(runtime, period_from, period_to)
     stages = list(runtime.app.opportunities.pipeline().stages)
     with reader.cursor() as cur:
-        members = staff.department_members(cur, department_id) if department_id is not None else None
         data = opportunities.funnel(
-            cur, stages=stages, as_of=as_of or datetime.now(timezone.utc), opened_from=start_of(period_from),
-            opened_before=start_of(period_to + timedelta(days=1)) if period_to else None, owner_id=owner_id,
-            members=members, owners=principal.access.owners("reports"),
+            cur, stages=stages, as_of=as_of or datetime.now(timezone.utc), opened_from=opened_from,
+            opened_before=opened_before, **_scope(cur, principal, owner_id, department_id),
         )  # fmt: skip
     if format != "json":
         return table_file(format, "funnel", FUNNEL_COLUMNS, _funnel_rows(data), position=reader.position)
@@ -278,3 +272,79 @@ def _funnel_rows(data: dict[str, Any]) -> list[list[Any]]:
     rows.append(["win_rate", None, None, None, None, None, None, data["win_rate"], None])
     rows.append(["as_of", data["as_of"].isoformat()])
     return rows
+
+
+def _period(runtime: Any, first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+    """Days ``first`` (``from``) to ``last`` (``to``), inclusive, as [start, end) moments in
+    crm-es's time zone."""
+    if first is not None and last is not None and first > last:
+        raise InvalidInput.on("from", "must not be after to")
+    zone = ZoneInfo(runtime.settings.timezone)
+    start = None if first is None else datetime.combine(first, time(), zone)
+    end = None if last is None else datetime.combine(last + timedelta(days=1), time(), zone)
+    return start, end
+
+
+def _scope(cur: Any, principal: Principal, owner_id: UUID | None, department_id: UUID | None) -> dict[str, Any]:
+    """A report's owner filters: the caller's ``reports`` scope, an owner, a department's people."""
+    members = staff.department_members(cur, department_id) if department_id is not None else None
+    return {"owner_id": owner_id, "members": members, "owners": principal.access.owners("reports")}
+
+
+# Forecast and lost reasons -----------------------------------------------------------------------
+
+
+@router.get(
+    "/reports/forecast", response_model=Forecast, operation_id="reports-forecast", tags=["reports"],
+    summary="Open opportunities by expected close month, weighted by stage probability; CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def forecast(  # noqa: PLR0913
+    principal: CanReadFunnel,
+    reader: Read,
+    runtime: RuntimeDep,
+    close_from: Annotated[date | None, Query(description="Expected close on or after this day.")] = None,
+    close_to: Annotated[date | None, Query(description="Expected close on or before this day.")] = None,
+    owner_id: UUID | None = None,
+    department_id: UUID | None = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:
+    if close_from is not None and close_to is not None and close_from > close_to:
+        raise InvalidInput.on("close_from", "must not be after close_to")
+    stages = list(runtime.app.opportunities.pipeline().stages)
+    with reader.cursor() as cur:
+        data = opportunities.forecast(
+            cur, stages=stages, close_from=close_from, close_to=close_to, **_scope(cur, principal, owner_id, department_id)
+        )
+    if format != "json":
+        columns = ("month", "count", "amount", "weighted_amount")
+        rows = [[m[c] for c in columns] for m in data["months"]] + [["total", *(data["total"][c] for c in columns[1:])]]
+        return table_file(format, "forecast", columns, rows, position=reader.position)
+    return reader.answer(data)
+
+
+@router.get(
+    "/reports/lost-reasons", response_model=LostReasons, operation_id="reports-lost-reasons", tags=["reports"],
+    summary="Lost opportunities by reason (失单分析); CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def lost_reasons(  # noqa: PLR0913
+    principal: CanReadFunnel,
+    reader: Read,
+    runtime: RuntimeDep,
+    period_from: Annotated[date | None, Query(alias="from", description="Lost on or after this day.")] = None,
+    period_to: Annotated[date | None, Query(alias="to", description="Lost on or before this day.")] = None,
+    owner_id: UUID | None = None,
+    department_id: UUID | None = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:
+    closed_from, closed_before = _period(runtime, period_from, period_to)
+    with reader.cursor() as cur:
+        data = opportunities.lost_reasons(
+            cur, closed_from=closed_from, closed_before=closed_before, **_scope(cur, principal, owner_id, department_id)
+        )
+    if format != "json":
+        columns = ("reason", "count", "amount", "share")
+        rows = [[r[c] for c in columns] for r in data["reasons"]] + [["total", data["total"]["count"], data["total"]["amount"]]]
+        return table_file(format, "lost-reasons", columns, rows, position=reader.position)
+    return reader.answer(data)

@@ -162,3 +162,33 @@ class Funnel(BaseModel):
     won: Totals
     lost: Totals
     win_rate: float | None = Field(description="won / (won + lost); null when none closed.")
+
+
+class ForecastMonth(BaseModel):
+    month: str = Field(examples=["2027-03"], description="Expected close month.")
+    count: int
+    amount: Decimal
+    weighted_amount: Decimal = Field(description="Sum of amount × the probability of each one's stage / 100.")
+
+
+class ForecastTotal(BaseModel):
+    count: int
+    amount: Decimal
+    weighted_amount: Decimal
+
+
+class Forecast(BaseModel):
+    months: list[ForecastMonth]
+    total: ForecastTotal
+
+
+class LostReason(BaseModel):
+    reason: str = Field(examples=["价格过高"], description="A key of the lost_reasons list.")
+    count: int
+    amount: Decimal
+    share: float | None = Field(description="Share of the lost opportunities.")
+
+
+class LostReasons(BaseModel):
+    reasons: list[LostReason]
+    total: Totals
