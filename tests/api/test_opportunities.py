@@ -403,3 +403,19 @@ def test_lost_reasons_count_and_sum_the_lost_opportunities_most_frequent_first(a
     csv_file = me.get("/reports/lost-reasons", params={"format": "csv"}).content.decode("utf-8-sig").splitlines()
     assert csv_file[:2] == ["reason,count,amount,share", "价格过高,2,300.00,0.5"] and csv_file[-1] == "total,4,420.00"
     _problem(me.get("/reports/lost-reasons", params={"from": "2027-05-01", "to": "2027-04-01"}), 422, "from")
+
+
+def test_reports_by_department_count_the_people_of_the_department_and_below(api: Api) -> None:
+    roles = {r["name"]: r["id"] for r in api.get("/roles").json()["items"]}
+    parent = api.post("/departments", json={"name": api.unique("华东销售部")}).json()["id"]
+    child = api.post("/departments", json={"name": api.unique("宁波组"), "parent_id": parent}).json()["id"]
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    member = api.post("/users", json={"username": name, "password": PASSWORD, "display_name": name,
+                                      "department_id": child, "role_ids": [roles["salesperson"]]}).json()["id"]  # fmt: skip
+    customer = api.create_customer(owner_id=member)["id"]
+    written = _open(api, customer, owner_id=member, amount="400.00", stage="qualified")
+    funnel = api.get("/reports/funnel", params={"min_position": written["position"], "department_id": parent}).json()
+    qualified = {s["stage"]: s for s in funnel["stages"]}["qualified"]
+    assert (qualified["count"], qualified["amount"], qualified["weighted_amount"]) == (1, "400.00", "120.00")
+    assert sum(s["count"] for s in funnel["stages"]) == 1
+    _problem(api.get("/reports/funnel", params={"department_id": str(uuid.uuid4())}), 422, "department_id")

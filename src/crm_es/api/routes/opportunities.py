@@ -287,7 +287,11 @@ def _period(runtime: Any, first: date | None, last: date | None) -> tuple[dateti
 
 def _scope(cur: Any, principal: Principal, owner_id: UUID | None, department_id: UUID | None) -> dict[str, Any]:
     """A report's owner filters: the caller's ``reports`` scope, an owner, a department's people."""
-    members = staff.department_members(cur, department_id) if department_id is not None else None
+    members = None
+    if department_id is not None:
+        if staff.get_department(cur, department_id) is None:
+            raise InvalidInput.on("department_id", f"no department with id {department_id}")
+        members = staff.department_members(cur, department_id)
     return {"owner_id": owner_id, "members": members, "owners": principal.access.owners("reports")}
 
 
