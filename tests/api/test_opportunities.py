@@ -419,3 +419,33 @@ def test_reports_by_department_count_the_people_of_the_department_and_below(api:
     assert (qualified["count"], qualified["amount"], qualified["weighted_amount"]) == (1, "400.00", "120.00")
     assert sum(s["count"] for s in funnel["stages"]) == 1
     _problem(api.get("/reports/funnel", params={"department_id": str(uuid.uuid4())}), 422, "department_id")
+
+
+def test_the_competitor_report_counts_deals_won_and_lost_against_each_competitor(api: Api) -> None:
+    _, me = _seller(api)
+    customer = me.create_customer()["id"]
+    huaxin = me.create_customer(kind="competitor", name=me.unique("华鑫纺织"))["id"]
+    yongda = me.create_customer(kind="competitor", name=me.unique("永达面料"))["id"]
+    both = [huaxin, yongda]
+    won = _open(me, customer, amount="1000.00", competitor_ids=both)
+    me.post(f"/opportunities/{won['id']}/win", json={"amount": "900.00"})
+    lost = _open(me, customer, amount="300.00", competitor_ids=both)
+    me.post(f"/opportunities/{lost['id']}/lose", json={"reason": "竞争对手胜出", "competitor_id": yongda})
+    surprise = _open(me, customer, amount="50.00")  # lost to a competitor nobody had named
+    me.post(f"/opportunities/{surprise['id']}/lose", json={"reason": "竞争对手胜出", "competitor_id": huaxin})
+    last = _open(me, customer, amount="70.00", competitor_ids=[yongda])
+    report = me.get("/reports/competitors", params={"min_position": last["position"]})
+    assert report.status_code == 200, report.text
+    lines = {i["competitor_id"]: i for i in report.json()["items"]}
+    assert set(lines) == set(both)
+    assert {k: lines[huaxin][k] for k in ("opportunities", "open", "won", "lost", "lost_to_them", "win_rate")} == {
+        "opportunities": 3, "open": 0, "won": {"count": 1, "amount": "900.00"}, "lost": {"count": 2, "amount": "350.00"},
+        "lost_to_them": {"count": 1, "amount": "50.00"}, "win_rate": 0.3333,
+    }  # fmt: skip
+    assert {k: lines[yongda][k] for k in ("opportunities", "open", "won", "lost", "lost_to_them", "win_rate")} == {
+        "opportunities": 3, "open": 1, "won": {"count": 1, "amount": "900.00"}, "lost": {"count": 1, "amount": "300.00"},
+        "lost_to_them": {"count": 1, "amount": "300.00"}, "win_rate": 0.5,
+    }  # fmt: skip
+    assert lines[huaxin]["name"].startswith("华鑫纺织")
+    csv_file = me.get("/reports/competitors", params={"format": "csv"}).content.decode("utf-8-sig").splitlines()
+    assert csv_file[0].startswith("competitor_id,name,opportunities,open,won_count") and len(csv_file) == 3

@@ -492,3 +492,53 @@ def lost_reasons(  # noqa: PLR0913
         for r in rows
     ]  # fmt: skip
     return {"reasons": reasons, "total": {"count": total, "amount": sum((r["amount"] for r in reasons), Decimal("0.00"))}}
+
+
+_COMPETITORS = """
+WITH involved AS (
+    SELECT DISTINCT o.id, o.status, o.amount, o.lost_competitor_id, c.competitor_id
+    FROM {s}.opportunities o,
+         unnest(o.competitor_ids || CASE WHEN o.lost_competitor_id IS NULL THEN '{}'::uuid[]
+                                         ELSE ARRAY[o.lost_competitor_id] END) AS c(competitor_id)
+    WHERE true {filters}
+)
+SELECT i.competitor_id, n.name, count(*) AS opportunities,
+       count(*) FILTER (WHERE i.status = 'open') AS open,
+       count(*) FILTER (WHERE i.status = 'won') AS won, coalesce(sum(i.amount) FILTER (WHERE i.status = 'won'), 0) AS won_amount,
+       count(*) FILTER (WHERE i.status = 'lost') AS lost, coalesce(sum(i.amount) FILTER (WHERE i.status = 'lost'), 0) AS lost_amount,
+       count(*) FILTER (WHERE i.status = 'lost' AND i.lost_competitor_id = i.competitor_id) AS lost_to,
+       coalesce(sum(i.amount) FILTER (WHERE i.status = 'lost' AND i.lost_competitor_id = i.competitor_id), 0) AS lost_to_amount
+FROM involved i LEFT JOIN {s}.customers n ON n.id = i.competitor_id
+GROUP BY i.competitor_id, n.name
+ORDER BY count(*) DESC, n.name, i.competitor_id
+"""
+
+
+def competitors(  # noqa: PLR0913
+    cur: Cursor[Any],
+    *,
+    opened_from: datetime | None = None,
+    opened_before: datetime | None = None,
+    owner_id: UUID | None = None,
+    members: list[UUID] | None = None,
+    owners: frozenset[UUID] | None = None,
+) -> list[dict[str, Any]]:
+    """Per competitor (竞争对手), the opportunities opened in the period it was named on (or
+    lost to): how many, still open, won against it, lost (to anyone), and lost to it, with
+    amounts, and the win rate against it (won / (won + lost))."""
+    filters, params = _report_filters(owners, owner_id, members)
+    for name, clause, value in (("opened_from", "o.created_at >= %(opened_from)s", opened_from),
+                                ("opened_before", "o.created_at < %(opened_before)s", opened_before)):  # fmt: skip
+        if value is not None:
+            filters += f" AND {clause}"
+            params[name] = value
+    out = []
+    for r in cur.execute(q(SCHEMA, _COMPETITORS.replace("{filters}", filters)), params).fetchall():
+        out.append({
+            "competitor_id": r["competitor_id"], "name": r["name"], "opportunities": r["opportunities"], "open": r["open"],
+            "won": {"count": r["won"], "amount": Decimal(r["won_amount"]).quantize(CENT)},
+            "lost": {"count": r["lost"], "amount": Decimal(r["lost_amount"]).quantize(CENT)},
+            "lost_to_them": {"count": r["lost_to"], "amount": Decimal(r["lost_to_amount"]).quantize(CENT)},
+            "win_rate": _ratio(r["won"], r["won"] + r["lost"]),
+        })  # fmt: skip
+    return out

@@ -16,6 +16,7 @@ from crm_es.api.export import FILE_RESPONSES, table_file
 from crm_es.api.routes import answer
 from crm_es.api.schemas.common import Text, WriteResult, problems
 from crm_es.api.schemas.opportunities import (
+    Competitors,
     Forecast,
     Funnel,
     LostReasons,
@@ -352,3 +353,33 @@ def lost_reasons(  # noqa: PLR0913
         rows = [[r[c] for c in columns] for r in data["reasons"]] + [["total", data["total"]["count"], data["total"]["amount"]]]
         return table_file(format, "lost-reasons", columns, rows, position=reader.position)
     return reader.answer(data)
+
+
+@router.get(
+    "/reports/competitors", response_model=Competitors, operation_id="reports-competitors", tags=["reports"],
+    summary="Deals won and lost against each competitor (竞争对手), with amounts; CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def competitors(  # noqa: PLR0913
+    principal: CanReadFunnel,
+    reader: Read,
+    runtime: RuntimeDep,
+    period_from: Annotated[date | None, Query(alias="from", description="Opportunities opened on or after this day.")] = None,
+    period_to: Annotated[date | None, Query(alias="to", description="Opportunities opened on or before this day.")] = None,
+    owner_id: UUID | None = None,
+    department_id: UUID | None = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:
+    opened_from, opened_before = _period(runtime, period_from, period_to)
+    with reader.cursor() as cur:
+        items = opportunities.competitors(
+            cur, opened_from=opened_from, opened_before=opened_before, **_scope(cur, principal, owner_id, department_id)
+        )
+    if format != "json":
+        columns = ("competitor_id", "name", "opportunities", "open", "won_count", "won_amount", "lost_count",
+                   "lost_amount", "lost_to_them_count", "lost_to_them_amount", "win_rate")  # fmt: skip
+        rows = [[str(i["competitor_id"]), i["name"], i["opportunities"], i["open"], i["won"]["count"], i["won"]["amount"],
+                 i["lost"]["count"], i["lost"]["amount"], i["lost_to_them"]["count"], i["lost_to_them"]["amount"],
+                 i["win_rate"]] for i in items]  # fmt: skip
+        return table_file(format, "competitors", columns, rows, position=reader.position)
+    return reader.answer({"items": items})

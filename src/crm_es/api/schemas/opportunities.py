@@ -192,3 +192,18 @@ class LostReason(BaseModel):
 class LostReasons(BaseModel):
     reasons: list[LostReason]
     total: Totals
+
+
+class CompetitorLine(BaseModel):
+    competitor_id: UUID
+    name: str | None
+    opportunities: int = Field(description="Opportunities it was named on, or lost to it.")
+    open: int
+    won: Totals = Field(description="Won against it.")
+    lost: Totals = Field(description="Lost, to anyone, with it in the running.")
+    lost_to_them: Totals = Field(description="Lost to it (it won the deal).")
+    win_rate: float | None = Field(description="won / (won + lost); null when none closed.")
+
+
+class Competitors(BaseModel):
+    items: list[CompetitorLine]
