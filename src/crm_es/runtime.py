@@ -118,6 +118,7 @@ def connect(settings: Settings, database: Database, *, progress: Progress | None
         read_side.ensure_schemas((lambda name: progress) if progress else None)
         app.staff.ensure_default_roles()
         app.reference.ensure_defaults()
+        app.opportunities.ensure_pipeline()
     runtime = Runtime(settings, database, app, read_side, _secret_key(settings, database))
     if not settings.api_worker:
         runtime.caught_up("staff")

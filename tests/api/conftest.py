@@ -32,6 +32,9 @@ class Api:
     def patch(self, path: str, **kwargs: Any) -> Any:
         return self.request("PATCH", path, **kwargs)
 
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PUT", path, **kwargs)
+
     @staticmethod
     def unique(prefix: str) -> str:
         return f"{prefix} {uuid.uuid4().hex[:8]}"

@@ -132,15 +132,18 @@ def test_guessing_the_current_password_shares_the_login_lock(api: Api, runtime) 
 # Activities --------------------------------------------------------------------------------------
 
 
-def test_an_activity_on_an_opportunity_is_refused_clearly_until_opportunities_exist(api: Api) -> None:
+def test_an_activity_on_an_opportunity_is_accepted_and_an_unknown_opportunity_is_a_422(api: Api) -> None:
     customer = api.create_customer()
-    response = api.post(f"/customers/{customer['id']}/activities", json={
-        "kind": "call", "occurred_at": "2026-11-20T10:00:00+08:00", "summary": "报价跟进",
-        "opportunity_id": str(uuid.uuid4())})  # fmt: skip
+    opened = api.post("/opportunities", json={
+        "customer_id": customer["id"], "title": "报价跟进", "amount": "1000.00", "expected_close_date": "2027-01-31"})  # fmt: skip
+    assert opened.status_code == 201, opened.text
+    activity = {"kind": "call", "occurred_at": "2026-11-20T10:00:00+08:00", "summary": "报价跟进"}
+    accepted = api.post(f"/customers/{customer['id']}/activities", json={**activity, "opportunity_id": opened.json()["id"]})
+    assert accepted.status_code == 201, accepted.text
+    unknown = str(uuid.uuid4())
+    response = api.post(f"/customers/{customer['id']}/activities", json={**activity, "opportunity_id": unknown})
     assert response.status_code == 422
-    assert response.json()["errors"] == [
-        {"field": "opportunity_id", "message": "opportunity records are not available in this version of crm-es"}
-    ]
+    assert response.json()["errors"] == [{"field": "opportunity_id", "message": f"no opportunity with id {unknown}"}]
 
 
 # Read-your-writes --------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class Records:
     role: str
     user: str
     admin: str
+    opportunity: str
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,11 @@ def records(api: Api) -> Records:
     for response in (department, role, user):
         assert response.status_code == 201, response.text
     admin = api.get("/me").json()["id"]
-    return Records(customer, contact.json()["id"], department.json()["id"], role.json()["id"], user.json()["id"], admin)
+    opportunity = api.post("/opportunities", json={
+        "customer_id": customer, "title": "加固", "amount": "1.00", "expected_close_date": "2027-01-01"})  # fmt: skip
+    assert opportunity.status_code == 201, opportunity.text
+    return Records(customer, contact.json()["id"], department.json()["id"], role.json()["id"], user.json()["id"], admin,
+                   opportunity.json()["id"])  # fmt: skip
 
 
 CUSTOMER_TEXT = ["name", "industry", "source", "level", "country", "province", "city", "address", "phone", "fax",
@@ -91,6 +96,11 @@ BODIES: list[tuple[str, str, dict[str, Any], list[str]]] = [
     ("POST", "/reference/{list_key}/items", {"key": "加固行业"}, ["key", "label", "parent_key"]),
     ("PATCH", "/reference/{list_key}/items/{key}", {"label": "外贸"}, ["label"]),
     ("POST", "/auth/login", {"username": "nobody-hardening", "password": "not-a-password"}, ["username"]),
+    ("POST", "/opportunities", {"customer_id": "{customer}", "title": "加固", "amount": "1.00",
+                                "expected_close_date": "2027-01-01"}, ["title", "amount", "source"]),
+    ("PATCH", "/opportunities/{opportunity_id}", {}, ["title"]),
+    ("POST", "/opportunities/{opportunity_id}/lose", {"reason": "价格过高"}, ["reason", "note"]),
+    ("POST", "/opportunities/{opportunity_id}/reassign", {"owner_id": "{admin}"}, ["reason"]),
 ]  # fmt: skip
 
 # Passwords refuse only what cannot be hashed or stored: lone surrogates and NUL.
@@ -119,11 +129,12 @@ def _path(template: str, records: Records) -> str:
     return template.format(
         customer_id=records.customer, contact_id=records.contact, department_id=records.department,
         role_id=records.role, user_id=records.user, list_key="industries", key="外贸",
+        opportunity_id=records.opportunity,
     )  # fmt: skip
 
 
 def _with(body: dict[str, Any], field: str, bad: str, records: Records) -> dict[str, Any]:
-    body = {k: (v.format(admin=records.admin) if isinstance(v, str) else v) for k, v in body.items()}
+    body = {k: (v.format(admin=records.admin, customer=records.customer) if isinstance(v, str) else v) for k, v in body.items()}
     if field in ("tags", "permissions"):
         body[field] = [f"ok{bad}ok"]
     elif field == "scopes":

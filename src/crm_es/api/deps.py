@@ -83,6 +83,18 @@ def require(permission: str) -> Any:
     return Depends(check)
 
 
+def require_any(*permissions: str) -> Any:
+    """A dependency that lets the request through if the caller has any of ``permissions``."""
+
+    async def check(request: Request) -> Principal:
+        principal = await get_principal(request)
+        if not any(principal.access.allows(p) for p in permissions):
+            raise Forbidden(f"this needs one of the permissions {', '.join(permissions)}")
+        return principal
+
+    return Depends(check)
+
+
 async def get_context(
     request: Request,
     idempotency_key: Annotated[

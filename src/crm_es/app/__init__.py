@@ -14,6 +14,7 @@ from crm_es.app.commit import GroupCommit, StripedLocks, _Append
 from crm_es.app.customers import Customers
 from crm_es.app.handovers import Handovers
 from crm_es.app.kernel import Commands, Context, Idempotency, Kernel, Written
+from crm_es.app.opportunities import Opportunities
 from crm_es.app.reference import Reference
 from crm_es.app.staff import Staff
 
@@ -31,3 +32,4 @@ class CRM(Kernel):
         self.staff = Staff(self)
         self.customers = Customers(self)
         self.handovers = Handovers(self)
+        self.opportunities = Opportunities(self)

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from crm_es.aggregates.customer import Customer
-from crm_es.app.kernel import Commands, Context, Kernel, ReferenceChecks, UserDirectory, Written
+from crm_es.app.kernel import Commands, Context, CustomerDirectory, Kernel, ReferenceChecks, UserDirectory, Written
 from crm_es.errors import Forbidden, InvalidInput, NotFound
 
 REFERENCES = (("industry", "industries"), ("source", "sources"), ("level", "customer_levels"))
@@ -24,11 +24,18 @@ class Customers(Commands):
     def __init__(self, kernel: Kernel):
         super().__init__(kernel)
         kernel.register_kind("customer", Customer)
+        kernel.provide(CustomerDirectory, self)
 
     # Reads -------------------------------------------------------------------------------------
 
     def customer(self, customer_id: UUID) -> Customer:
         return self.kernel.get(Customer, customer_id, "customer")
+
+    def owner_of(self, customer_id: UUID) -> UUID:
+        return self.customer(customer_id).owner_id
+
+    def kind_of(self, customer_id: UUID) -> str:
+        return self.customer(customer_id).kind
 
     def visible(self, ctx: Context, customer_id: UUID) -> Customer:
         """The customer, if the caller's data scope reaches it; otherwise it does not exist for them."""

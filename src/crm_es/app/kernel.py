@@ -376,3 +376,14 @@ class ReferenceChecks(Protocol):
     ) -> dict[str, Any]:
         """``values`` checked against the lists (``lists``: field → list key) and the regions
         (country, province, city), on top of the ``current`` record; returns them normalised."""
+
+
+class CustomerDirectory(Protocol):
+    """Customers, as other contexts need them: whose is this customer, and what kind is it?
+    (Existence is ``Kernel.check_record("customer", …)``.)"""
+
+    def owner_of(self, customer_id: UUID) -> UUID:
+        """The owner of the customer (its data scope is the owner's)."""
+
+    def kind_of(self, customer_id: UUID) -> str:
+        """The customer's kind (customer, competitor, …)."""

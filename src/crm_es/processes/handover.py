@@ -25,6 +25,7 @@ from crm_es.app import Context
 from crm_es.errors import DomainError, NotFound
 from crm_es.processes.base import Process, event_id
 from crm_es.projections import customers as customers_model
+from crm_es.projections import opportunities as opportunities_model
 
 if TYPE_CHECKING:
     from crm_es.runtime import Runtime
@@ -54,14 +55,25 @@ def _move_customer(runtime: Runtime, ctx: Context, customer_id: UUID, from_id: U
     return None
 
 
+def _move_opportunity(runtime: Runtime, ctx: Context, opportunity_id: UUID, from_id: UUID, to_id: UUID) -> str | None:
+    owner = runtime.app.opportunities.opportunity(opportunity_id).owner_id
+    if owner == to_id:
+        return None
+    if owner != from_id:
+        return "reassigned to someone else meanwhile"
+    runtime.app.opportunities.reassign(ctx=ctx, opportunity_id=opportunity_id, owner_id=to_id, reason=REASON)
+    return None
+
+
 KINDS: dict[str, Kind] = {
     "customer": Kind(customers_model.owned_by, _move_customer),
+    "opportunity": Kind(opportunities_model.open_owned_by, _move_opportunity),
 }
 
 
 class HandoverProcess(Process):
     name = "handover"
-    needs = ("customers",)
+    needs = ("customers", "opportunities")
 
     # (policies annotate ``runtime`` as Any: singledispatch evaluates every annotation)
     @singledispatchmethod

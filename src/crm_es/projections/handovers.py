@@ -10,6 +10,7 @@ from psycopg import Cursor
 
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.handover import Handover
+from crm_es.aggregates.opportunity import Opportunity
 from crm_es.projections.base import Projection, live_schema, q
 
 SCHEMA = live_schema("handovers")
@@ -22,7 +23,7 @@ HANDOVER_COLUMNS = (
 
 class HandoversProjection(Projection):
     name = "handovers"
-    version = 1
+    version = 2
     ddl = """
     CREATE TABLE {s}.handovers (
         id uuid PRIMARY KEY,
@@ -96,6 +97,10 @@ class HandoversProjection(Projection):
     @apply.register
     def _customer_reassigned(self, e: Customer.Reassigned, cur: Cursor[Any], schema: str, position: int) -> None:
         self._moved(cur, schema, e, "customer")
+
+    @apply.register
+    def _opportunity_reassigned(self, e: Opportunity.Reassigned, cur: Cursor[Any], schema: str, position: int) -> None:
+        self._moved(cur, schema, e, "opportunity")
 
     @staticmethod
     def _moved(cur: Cursor[Any], schema: str, e: Any, kind: str) -> None:

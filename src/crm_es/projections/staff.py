@@ -231,6 +231,22 @@ def list_departments(cur: Cursor[Any]) -> list[dict[str, Any]]:
     return cur.execute(q(SCHEMA, f"SELECT {', '.join(DEPARTMENT_COLUMNS)} FROM {{s}}.departments ORDER BY name, id")).fetchall()
 
 
+def department_members(cur: Cursor[Any], department_id: UUID) -> list[UUID]:
+    """Ids of the users in the department or any department below it (reports by department)."""
+    rows = cur.execute(
+        q(SCHEMA, """
+        WITH RECURSIVE tree AS (
+            SELECT id FROM {s}.departments WHERE id = %s
+            UNION
+            SELECT d.id FROM {s}.departments d JOIN tree t ON d.parent_id = t.id
+        )
+        SELECT u.id FROM {s}.users u WHERE u.department_id IN (SELECT id FROM tree)
+        """),
+        (department_id,),
+    ).fetchall()  # fmt: skip
+    return [r["id"] for r in rows]
+
+
 def get_role(cur: Cursor[Any], role_id: UUID) -> dict[str, Any] | None:
     return cur.execute(q(SCHEMA, f"SELECT {', '.join(ROLE_COLUMNS)} FROM {{s}}.roles WHERE id = %s"), (role_id,)).fetchone()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -40,6 +41,10 @@ feed and carriage return are allowed."""
 Password = Annotated[str, AfterValidator(_checked_password)]
 """A password: any character a person can type is kept as it is (no trimming), except what cannot
 be hashed as UTF-8 (unpaired surrogates) and NUL."""
+
+
+Money = Annotated[Decimal, Field(ge=0, lt=Decimal("1e15"), decimal_places=2, examples=["500000.00"])]
+"""An amount of money: a decimal string with at most two places, never negative, never rounded."""
 
 
 class Strict(BaseModel):

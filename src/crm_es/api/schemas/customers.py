@@ -9,11 +9,10 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from crm_es.api.schemas.common import Strict, Text
+from crm_es.api.schemas.common import Money, Strict, Text
 
 Kind = Literal["customer", "target", "potential", "partner", "competitor", "blacklist"]
 ActivityKind = Literal["visit", "call", "email", "meeting", "other"]
-Money = Annotated[Decimal, Field(ge=0, lt=Decimal("1e15"), decimal_places=2, examples=["500000.00"])]
 
 
 class CustomerFields(Strict):

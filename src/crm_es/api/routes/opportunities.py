@@ -1,0 +1,385 @@
+"""Opportunities (商机), the pipeline's stages (销售流程) and the sales funnel (销售漏斗)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Annotated, Any, Literal
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Body, Query, Response
+
+from crm_es.api.deps import (
+    ContextDep, ExpectedVersionDep, JSONAnswer, LimitDep, PrincipalDep, Reader, RuntimeDep, reads, require, require_any,
+)  # fmt: skip
+from crm_es.api.export import FILE_RESPONSES, table_file
+from crm_es.api.routes import answer
+from crm_es.api.schemas.common import Text, WriteResult, problems
+from crm_es.api.schemas.opportunities import (
+    Competitors,
+    Forecast,
+    Funnel,
+    LostReasons,
+    Lose,
+    OpportunityCreate,
+    OpportunityDetail,
+    OpportunityPage,
+    OpportunityReassign,
+    OpportunityUpdate,
+    Reopen,
+    Stage,
+    StageKey,
+    StageMove,
+    StagesChange,
+    StagesWritten,
+    Status,
+    Win,
+)
+from crm_es.api.security import Principal
+from crm_es.errors import InvalidInput, NotFound
+from crm_es.projections import opportunities, staff
+
+router = APIRouter(tags=["opportunities"])
+
+WRITE_ERRORS = problems(401, 403, 404, 409, 412, 415, 422)
+READ_ERRORS = problems(401, 403, 404, 422, 503)
+
+CanRead = Annotated[Principal, require("opportunities:read")]
+CanWrite = Annotated[Principal, require("opportunities:write")]
+CanReadFunnel = Annotated[Principal, require_any("opportunities:read", "reports:read")]
+Admin = Annotated[Principal, require("reference:admin")]
+Read = Annotated[Reader, reads("opportunities")]
+
+
+# Opportunities ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/opportunities", status_code=201, response_model=WriteResult, operation_id="opportunities-create",
+    summary="Open an opportunity on a customer", responses=problems(401, 403, 409, 415, 422),
+)  # fmt: skip
+def create_opportunity(body: OpportunityCreate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep, response: Response) -> Any:
+    written = runtime.app.opportunities.open(ctx=ctx, **body.model_dump(exclude_unset=True))
+    return answer(response, written, "/api/v1/opportunities/{id}")
+
+
+@router.get(
+    "/opportunities", response_model=OpportunityPage, operation_id="opportunities-list",
+    summary="List opportunities, newest first", responses=problems(401, 403, 422, 503),
+)  # fmt: skip
+def list_opportunities(  # noqa: PLR0913 - one parameter per filter
+    principal: CanRead,
+    reader: Read,
+    limit: LimitDep,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    owner_id: UUID | None = None,
+    customer_id: UUID | None = None,
+    stage: Annotated[Text | None, Query(max_length=32)] = None,
+    status: Status | None = None,
+    close_from: Annotated[date | None, Query(description="Expected close date on or after this day.")] = None,
+    close_to: Annotated[date | None, Query(description="Expected close date on or before this day.")] = None,
+    q: Annotated[Text | None, Query(max_length=100, description="A substring of the title (case-insensitive).")] = None,
+) -> Any:
+    if close_from is not None and close_to is not None and close_from > close_to:
+        raise InvalidInput.on("close_from", "must not be after close_to")
+    with reader.cursor() as cur:
+        page = opportunities.list_opportunities(
+            cur, limit=limit, cursor=cursor, owner_id=owner_id, customer_id=customer_id, stage=stage,
+            status=status, close_from=close_from, close_to=close_to, q_text=q.strip() if q and q.strip() else None,
+            owners=principal.access.owners("opportunities"),
+        )  # fmt: skip
+    return reader.answer({"items": page.items, "next_cursor": page.next_cursor})
+
+
+@router.get(
+    "/opportunities/{opportunity_id}", response_model=OpportunityDetail, operation_id="opportunities-get",
+    summary="Read an opportunity with its stage history", responses=READ_ERRORS,
+)  # fmt: skip
+def get_opportunity(opportunity_id: UUID, principal: CanRead, reader: Read) -> Any:
+    with reader.cursor() as cur:
+        row = opportunities.get_opportunity(cur, opportunity_id)
+    if row is None:
+        raise NotFound(f"no opportunity with id {opportunity_id}")
+    principal.access.ensure_sees("opportunities", row["owner_id"], "opportunity", opportunity_id)
+    return reader.answer(row, headers={"ETag": f'"{row["version"]}"'})
+
+
+@router.patch(
+    "/opportunities/{opportunity_id}", response_model=WriteResult, operation_id="opportunities-update",
+    summary="Change the amount, expected close date or title", responses=WRITE_ERRORS,
+)  # fmt: skip
+def update_opportunity(
+    opportunity_id: UUID, body: OpportunityUpdate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> Any:  # fmt: skip
+    changes = body.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        if value is None:
+            raise InvalidInput.on(field, "cannot be cleared")
+    written = runtime.app.opportunities.update(
+        ctx=ctx, opportunity_id=opportunity_id, expected_version=expected_version, **changes
+    )
+    return answer(response, written)
+
+
+@router.post(
+    "/opportunities/{opportunity_id}/stage", response_model=WriteResult, operation_id="opportunities-move-stage",
+    summary="Move to another stage of the pipeline", responses=WRITE_ERRORS,
+)  # fmt: skip
+def move_stage(
+    opportunity_id: UUID, body: StageMove, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> Any:  # fmt: skip
+    written = runtime.app.opportunities.move_stage(
+        ctx=ctx, opportunity_id=opportunity_id, stage=body.stage, expected_version=expected_version
+    )
+    return answer(response, written)
+
+
+@router.post(
+    "/opportunities/{opportunity_id}/win", response_model=WriteResult, operation_id="opportunities-win",
+    summary="Record the opportunity as won (赢单), at its final amount", responses=WRITE_ERRORS,
+)  # fmt: skip
+def win(
+    opportunity_id: UUID, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep, expected_version: ExpectedVersionDep,
+    response: Response, body: Win | None = None,
+) -> Any:  # fmt: skip
+    written = runtime.app.opportunities.win(
+        ctx=ctx, opportunity_id=opportunity_id, amount=body.amount if body else None, expected_version=expected_version
+    )
+    return answer(response, written)
+
+
+@router.post(
+    "/opportunities/{opportunity_id}/lose", response_model=WriteResult, operation_id="opportunities-lose",
+    summary="Record the opportunity as lost (失单), with a reason and the competitor that won", responses=WRITE_ERRORS,
+)  # fmt: skip
+def lose(
+    opportunity_id: UUID, body: Lose, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> Any:  # fmt: skip
+    written = runtime.app.opportunities.lose(
+        ctx=ctx, opportunity_id=opportunity_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
+    )
+    return answer(response, written)
+
+
+@router.post(
+    "/opportunities/{opportunity_id}/reopen", response_model=WriteResult, operation_id="opportunities-reopen",
+    summary="Open a won or lost opportunity again", responses=WRITE_ERRORS,
+)  # fmt: skip
+def reopen(
+    opportunity_id: UUID, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep, expected_version: ExpectedVersionDep,
+    response: Response, body: Reopen | None = None,
+) -> Any:  # fmt: skip
+    written = runtime.app.opportunities.reopen(
+        ctx=ctx, opportunity_id=opportunity_id, stage=body.stage if body else None, expected_version=expected_version
+    )
+    return answer(response, written)
+
+
+@router.post(
+    "/opportunities/{opportunity_id}/reassign", response_model=WriteResult, operation_id="opportunities-reassign",
+    summary="Hand the opportunity to another owner", responses=WRITE_ERRORS,
+)  # fmt: skip
+def reassign(
+    opportunity_id: UUID, body: OpportunityReassign, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> Any:  # fmt: skip
+    written = runtime.app.opportunities.reassign(
+        ctx=ctx, opportunity_id=opportunity_id, owner_id=body.owner_id, reason=body.reason,
+        expected_version=expected_version,
+    )  # fmt: skip
+    return answer(response, written)
+
+
+# The pipeline ----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/pipeline/stages", response_model=list[Stage], operation_id="pipeline-stages", tags=["pipeline"],
+    summary="The pipeline's stages in order (won and lost follow implicitly)", responses=problems(401),
+)  # fmt: skip
+def get_stages(_: PrincipalDep, runtime: RuntimeDep) -> Any:
+    pipeline = runtime.app.opportunities.pipeline()
+    return JSONAnswer(list(pipeline.stages), headers={"ETag": f'"{pipeline.version}"'})
+
+
+@router.put(
+    "/pipeline/stages", response_model=StagesWritten, operation_id="pipeline-change-stages", tags=["pipeline"],
+    summary="Replace the pipeline's stages; lists the open opportunities left on removed stages",
+    responses=problems(401, 403, 409, 412, 415, 422),
+)  # fmt: skip
+def change_stages(
+    body: Annotated[list[Stage] | StagesChange, Body(description="The stages in order, as a list or as {stages}.")],
+    principal: Admin, ctx: ContextDep, runtime: RuntimeDep, expected_version: ExpectedVersionDep, response: Response,
+) -> Any:  # fmt: skip
+    stages = body.stages if isinstance(body, StagesChange) else body
+    if not 1 <= len(stages) <= 20:
+        raise InvalidInput.on("stages", "must list 1 to 20 stages")
+    written, removed = runtime.app.opportunities.change_stages(
+        ctx=ctx, stages=[s.model_dump() for s in stages], expected_version=expected_version
+    )
+    stranded: list[dict[str, Any]] = []
+    if removed:
+        runtime.caught_up("opportunities")
+        with runtime.app.connection() as conn, conn.cursor() as cur:
+            stranded = opportunities.open_on_stages(cur, list(removed), owners=principal.access.owners("opportunities"))
+    return answer(response, written, removed=list(removed), stranded=stranded)
+
+
+# The funnel ------------------------------------------------------------------------------------
+
+FUNNEL_COLUMNS = (
+    "stage", "name", "probability", "count", "amount", "weighted_amount", "reached", "conversion_rate",
+    "avg_days_in_stage",
+)  # fmt: skip
+
+
+@router.get(
+    "/reports/funnel", response_model=Funnel, operation_id="reports-funnel", tags=["reports"],
+    summary="The sales funnel, now or as it stood at any moment (as_of); CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def funnel(  # noqa: PLR0913 - one parameter per filter
+    principal: CanReadFunnel,
+    reader: Read,
+    runtime: RuntimeDep,
+    period_from: Annotated[date | None, Query(alias="from", description="Opportunities opened on or after this day.")] = None,
+    period_to: Annotated[date | None, Query(alias="to", description="Opportunities opened on or before this day.")] = None,
+    owner_id: UUID | None = None,
+    department_id: UUID | None = None,
+    as_of: Annotated[datetime | None, Query(description="The funnel as it stood at this moment (RFC 3339 with offset).")] = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:
+    if as_of is not None and as_of.tzinfo is None:
+        raise InvalidInput.on("as_of", "must include a time zone offset")
+    opened_from, opened_before = _period(runtime, period_from, period_to)
+    stages = list(runtime.app.opportunities.pipeline().stages)
+    with reader.cursor() as cur:
+        data = opportunities.funnel(
+            cur, stages=stages, as_of=as_of or datetime.now(timezone.utc), opened_from=opened_from,
+            opened_before=opened_before, **_scope(cur, principal, owner_id, department_id),
+        )  # fmt: skip
+    if format != "json":
+        return table_file(format, "funnel", FUNNEL_COLUMNS, _funnel_rows(data), position=reader.position)
+    return reader.answer(data)
+
+
+def _funnel_rows(data: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = [[stage[c] for c in FUNNEL_COLUMNS] for stage in data["stages"]]
+    for outcome in ("won", "lost"):
+        rows.append([outcome, outcome, None, data[outcome]["count"], data[outcome]["amount"], None, None, None, None])
+    rows.append(["win_rate", None, None, None, None, None, None, data["win_rate"], None])
+    rows.append(["as_of", data["as_of"].isoformat()])
+    return rows
+
+
+def _period(runtime: Any, first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+    """Days ``first`` (``from``) to ``last`` (``to``), inclusive, as [start, end) moments in
+    crm-es's time zone."""
+    if first is not None and last is not None and first > last:
+        raise InvalidInput.on("from", "must not be after to")
+    zone = ZoneInfo(runtime.settings.timezone)
+    start = None if first is None else datetime.combine(first, time(), zone)
+    end = None if last is None else datetime.combine(last + timedelta(days=1), time(), zone)
+    return start, end
+
+
+def _scope(cur: Any, principal: Principal, owner_id: UUID | None, department_id: UUID | None) -> dict[str, Any]:
+    """A report's owner filters: the caller's ``reports`` scope, an owner, a department's people."""
+    members = None
+    if department_id is not None:
+        if staff.get_department(cur, department_id) is None:
+            raise InvalidInput.on("department_id", f"no department with id {department_id}")
+        members = staff.department_members(cur, department_id)
+    return {"owner_id": owner_id, "members": members, "owners": principal.access.owners("reports")}
+
+
+# Forecast and lost reasons -----------------------------------------------------------------------
+
+
+@router.get(
+    "/reports/forecast", response_model=Forecast, operation_id="reports-forecast", tags=["reports"],
+    summary="Open opportunities by expected close month, weighted by stage probability; CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def forecast(  # noqa: PLR0913
+    principal: CanReadFunnel,
+    reader: Read,
+    runtime: RuntimeDep,
+    close_from: Annotated[date | None, Query(description="Expected close on or after this day.")] = None,
+    close_to: Annotated[date | None, Query(description="Expected close on or before this day.")] = None,
+    owner_id: UUID | None = None,
+    department_id: UUID | None = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:
+    if close_from is not None and close_to is not None and close_from > close_to:
+        raise InvalidInput.on("close_from", "must not be after close_to")
+    stages = list(runtime.app.opportunities.pipeline().stages)
+    with reader.cursor() as cur:
+        data = opportunities.forecast(
+            cur, stages=stages, close_from=close_from, close_to=close_to, **_scope(cur, principal, owner_id, department_id)
+        )
+    if format != "json":
+        columns = ("month", "count", "amount", "weighted_amount")
+        rows = [[m[c] for c in columns] for m in data["months"]] + [["total", *(data["total"][c] for c in columns[1:])]]
+        return table_file(format, "forecast", columns, rows, position=reader.position)
+    return reader.answer(data)
+
+
+@router.get(
+    "/reports/lost-reasons", response_model=LostReasons, operation_id="reports-lost-reasons", tags=["reports"],
+    summary="Lost opportunities by reason (失单分析); CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def lost_reasons(  # noqa: PLR0913
+    principal: CanReadFunnel,
+    reader: Read,
+    runtime: RuntimeDep,
+    period_from: Annotated[date | None, Query(alias="from", description="Lost on or after this day.")] = None,
+    period_to: Annotated[date | None, Query(alias="to", description="Lost on or before this day.")] = None,
+    owner_id: UUID | None = None,
+    department_id: UUID | None = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:
+    closed_from, closed_before = _period(runtime, period_from, period_to)
+    with reader.cursor() as cur:
+        data = opportunities.lost_reasons(
+            cur, closed_from=closed_from, closed_before=closed_before, **_scope(cur, principal, owner_id, department_id)
+        )
+    if format != "json":
+        columns = ("reason", "count", "amount", "share")
+        rows = [[r[c] for c in columns] for r in data["reasons"]] + [["total", data["total"]["count"], data["total"]["amount"]]]
+        return table_file(format, "lost-reasons", columns, rows, position=reader.position)
+    return reader.answer(data)
+
+
+@router.get(
+    "/reports/competitors", response_model=Competitors, operation_id="reports-competitors", tags=["reports"],
+    summary="Deals won and lost against each competitor (竞争对手), with amounts; CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def competitors(  # noqa: PLR0913
+    principal: CanReadFunnel,
+    reader: Read,
+    runtime: RuntimeDep,
+    period_from: Annotated[date | None, Query(alias="from", description="Opportunities opened on or after this day.")] = None,
+    period_to: Annotated[date | None, Query(alias="to", description="Opportunities opened on or before this day.")] = None,
+    owner_id: UUID | None = None,
+    department_id: UUID | None = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:
+    opened_from, opened_before = _period(runtime, period_from, period_to)
+    with reader.cursor() as cur:
+        items = opportunities.competitors(
+            cur, opened_from=opened_from, opened_before=opened_before, **_scope(cur, principal, owner_id, department_id)
+        )
+    if format != "json":
+        columns = ("competitor_id", "name", "opportunities", "open", "won_count", "won_amount", "lost_count",
+                   "lost_amount", "lost_to_them_count", "lost_to_them_amount", "win_rate")  # fmt: skip
+        rows = [[str(i["competitor_id"]), i["name"], i["opportunities"], i["open"], i["won"]["count"], i["won"]["amount"],
+                 i["lost"]["count"], i["lost"]["amount"], i["lost_to_them"]["count"], i["lost_to_them"]["amount"],
+                 i["win_rate"]] for i in items]  # fmt: skip
+        return table_file(format, "competitors", columns, rows, position=reader.position)
+    return reader.answer({"items": items})

@@ -1,0 +1,236 @@
+"""The opportunity and pipeline aggregates, given events, when a command, then events (or an error)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from crm_es.aggregates.opportunity import LOST, OPEN, WON, Opportunity
+from crm_es.aggregates.pipeline import DEFAULT_STAGES, PIPELINE_ID, Pipeline
+from crm_es.errors import Conflict, DomainError, InvalidInput
+
+CUSTOMER = UUID("00000000-0000-4000-8000-0000000000c1")
+OWNER = UUID("00000000-0000-4000-8000-00000000000a")
+HEIR = UUID("00000000-0000-4000-8000-00000000000b")
+RIVAL = UUID("00000000-0000-4000-8000-0000000000e1")
+STAGES = ("lead", "qualified", "proposal", "negotiation")
+
+Command = Callable[[Opportunity], Any]
+
+
+def opened(**overrides: Any) -> list[Opportunity.Event]:
+    args: dict[str, Any] = {
+        "customer_id": CUSTOMER, "title": "慈溪工厂 2027 年度面料采购", "amount": "120000.00",
+        "expected_close_date": date(2027, 3, 31), "owner_id": OWNER, "stages": STAGES,
+    }  # fmt: skip
+    args.update(overrides)
+    return Opportunity.open(**args).collect_events()
+
+
+def given(events: Sequence[Any]) -> Opportunity:
+    aggregate: Any = None
+    for domain_event in events:
+        aggregate = domain_event.mutate(aggregate)
+    assert isinstance(aggregate, Opportunity)
+    assert aggregate.version == len(events)
+    return aggregate
+
+
+def when(opportunity: Opportunity, command: Command) -> list[Any]:
+    command(opportunity)
+    return opportunity.collect_events()
+
+
+def then(events: Sequence[Any], *expected: tuple[type, dict[str, Any]]) -> None:
+    assert [type(e) for e in events] == [cls for cls, _ in expected]
+    for domain_event, (_, fields) in zip(events, expected):
+        for name, value in fields.items():
+            actual = getattr(domain_event, name)
+            assert actual == value, f"{type(domain_event).__qualname__}.{name}: {actual!r} != {value!r}"
+            assert type(actual) is type(value), f"{type(domain_event).__qualname__}.{name}: {actual!r}"
+
+
+def then_refused(opportunity: Opportunity, command: Command, error: type[DomainError], field: str | None = None) -> DomainError:
+    version = opportunity.version
+    with pytest.raises(error) as raised:
+        command(opportunity)
+    assert opportunity.collect_events() == []
+    assert opportunity.version == version
+    if field is not None:
+        assert [e.field for e in raised.value.errors] == [field]
+    return raised.value
+
+
+def history(*commands: Command) -> list[Any]:
+    events = opened()
+    opportunity = given(events)
+    for command in commands:
+        command(opportunity)
+    return [*events, *opportunity.collect_events()]
+
+
+# Opening ----------------------------------------------------------------------------------------
+
+
+def test_opening_records_the_fact_at_the_first_stage_with_cny_by_default() -> None:
+    then(opened(source=" 展会 ", competitor_ids=[RIVAL, RIVAL]), (Opportunity.Opened, {
+        "customer_id": CUSTOMER, "title": "慈溪工厂 2027 年度面料采购", "amount": Decimal("120000.00"),
+        "currency": "CNY", "expected_close_date": date(2027, 3, 31), "owner_id": OWNER, "source": "展会",
+        "stage": "lead", "competitor_ids": (RIVAL,),
+    }))  # fmt: skip
+    opportunity = given(opened(stage="proposal", amount=Decimal("5")))
+    assert (opportunity.stage, opportunity.status, opportunity.amount) == ("proposal", OPEN, Decimal("5.00"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"amount": "-1"}, "amount"),
+        ({"amount": "1.005"}, "amount"),
+        ({"amount": "abc"}, "amount"),
+        ({"amount": 1.5}, "amount"),
+        ({"amount": "1e20"}, "amount"),
+        ({"title": "   "}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"currency": "cny"}, "currency"),
+        ({"stage": "signing"}, "stage"),
+        ({"stage": "won"}, "stage"),
+        ({"expected_close_date": "2027-03-31"}, "expected_close_date"),
+    ],
+)
+def test_opening_with_a_bad_field_is_refused_on_that_field(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        opened(**overrides)
+    assert [e.field for e in raised.value.errors] == [field]
+
+
+def test_an_unknown_stage_is_refused_with_the_stages_of_the_pipeline() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        opened(stage="signing")
+    assert "lead, qualified, proposal, negotiation" in raised.value.detail
+
+
+# Moving through the pipeline ---------------------------------------------------------------------
+
+
+def test_a_stage_change_records_where_from_and_where_to_and_may_skip_or_go_back() -> None:
+    opportunity = given(opened())
+    then(when(opportunity, lambda o: o.move_to("proposal", STAGES)),
+         (Opportunity.StageChanged, {"from_stage": "lead", "to_stage": "proposal"}))  # fmt: skip
+    then(when(opportunity, lambda o: o.move_to("qualified", STAGES)),
+         (Opportunity.StageChanged, {"from_stage": "proposal", "to_stage": "qualified"}))  # fmt: skip
+    assert when(opportunity, lambda o: o.move_to("qualified", STAGES)) == []
+
+
+def test_amount_close_date_and_title_changes_record_only_real_changes() -> None:
+    opportunity = given(opened())
+    then(when(opportunity, lambda o: o.change_amount("150000")),
+         (Opportunity.AmountChanged, {"amount": Decimal("150000.00"), "previous_amount": Decimal("120000.00")}))  # fmt: skip
+    assert when(opportunity, lambda o: o.change_amount("150000.00")) == []
+    then(when(opportunity, lambda o: o.change_close_date(date(2027, 6, 30))),
+         (Opportunity.CloseDateChanged, {"expected_close_date": date(2027, 6, 30), "previous_close_date": date(2027, 3, 31)}))  # fmt: skip
+    then(when(opportunity, lambda o: o.retitle(" 面料采购 ")), (Opportunity.Retitled, {"title": "面料采购"}))
+    then_refused(opportunity, lambda o: o.change_amount("-5"), InvalidInput, "amount")
+
+
+def test_reassigning_records_both_owners_and_the_reason() -> None:
+    opportunity = given(opened())
+    then(when(opportunity, lambda o: o.reassign(owner_id=HEIR, reason="handover")),
+         (Opportunity.Reassigned, {"owner_id": HEIR, "previous_owner_id": OWNER, "reason": "handover"}))  # fmt: skip
+    assert when(opportunity, lambda o: o.reassign(owner_id=HEIR)) == []
+
+
+# Winning, losing, reopening ----------------------------------------------------------------------
+
+
+def test_winning_records_the_final_amount_and_the_stage_it_was_won_from() -> None:
+    opportunity = given(history(lambda o: o.move_to("negotiation", STAGES)))
+    then(when(opportunity, lambda o: o.win("118000.50")),
+         (Opportunity.Won, {"amount": Decimal("118000.50"), "from_stage": "negotiation"}))  # fmt: skip
+    assert (opportunity.status, opportunity.amount) == (WON, Decimal("118000.50"))
+    again = given(history(lambda o: o.win()))
+    assert again.amount == Decimal("120000.00")
+
+
+def test_losing_records_reason_competitor_and_note() -> None:
+    opportunity = given(opened())
+    then(when(opportunity, lambda o: o.lose(reason="价格过高", competitor_id=RIVAL, note=" 对方低 8% ")),
+         (Opportunity.Lost, {"reason": "价格过高", "competitor_id": RIVAL, "note": "对方低 8%", "from_stage": "lead"}))  # fmt: skip
+    assert opportunity.status == LOST
+
+
+@pytest.mark.parametrize("close", [lambda o: o.win(), lambda o: o.lose(reason="预算不足")])
+def test_a_closed_opportunity_refuses_changes_until_reopened(close: Command) -> None:
+    opportunity = given(history(lambda o: o.move_to("proposal", STAGES), close))
+    error = then_refused(opportunity, lambda o: o.move_to("negotiation", STAGES), Conflict)
+    assert "reopen it" in error.detail
+    then_refused(opportunity, lambda o: o.change_amount("1"), Conflict)
+    then_refused(opportunity, lambda o: o.change_close_date(date(2028, 1, 1)), Conflict)
+    then_refused(opportunity, lambda o: o.win(), Conflict)
+    then_refused(opportunity, lambda o: o.lose(reason="其他"), Conflict)
+    status = opportunity.status
+    then(when(opportunity, lambda o: o.reopen(STAGES)), (Opportunity.Reopened, {"stage": "proposal", "previous_status": status}))
+    then(when(opportunity, lambda o: o.move_to("negotiation", STAGES)), (Opportunity.StageChanged, {"to_stage": "negotiation"}))
+
+
+def test_reopening_an_open_opportunity_is_refused() -> None:
+    then_refused(given(opened()), lambda o: o.reopen(STAGES), Conflict)
+
+
+def test_reopening_when_the_closed_stage_was_removed_needs_a_stage() -> None:
+    opportunity = given(history(lambda o: o.move_to("proposal", STAGES), lambda o: o.win()))
+    fewer = ("lead", "negotiation")
+    then_refused(opportunity, lambda o: o.reopen(fewer), InvalidInput, "stage")
+    then(when(opportunity, lambda o: o.reopen(fewer, "negotiation")), (Opportunity.Reopened, {"stage": "negotiation"}))
+
+
+def test_won_and_lost_are_not_stages_one_moves_to() -> None:
+    error = then_refused(given(opened()), lambda o: o.move_to("won", STAGES), InvalidInput, "stage")
+    assert "winning or losing" in error.detail
+
+
+# Pipeline ---------------------------------------------------------------------------------------
+
+
+def test_the_pipeline_has_one_id_and_the_default_stages() -> None:
+    pipeline = Pipeline.create()
+    assert pipeline.id == PIPELINE_ID
+    assert pipeline.keys == STAGES
+    assert [s["probability"] for s in pipeline.stages] == [10, 30, 60, 80]
+    assert pipeline.stages == DEFAULT_STAGES
+
+
+def test_changing_stages_records_the_new_list_and_what_was_removed() -> None:
+    pipeline = Pipeline.create()
+    pipeline.collect_events()
+    new = [{"key": "lead", "name": "线索", "probability": 5}, {"key": "visit", "name": "拜访", "probability": 20},
+           {"key": "negotiation", "name": "谈判", "probability": 80}]  # fmt: skip
+    assert pipeline.change_stages(new) == ("qualified", "proposal")
+    then(pipeline.collect_events(), (Pipeline.StagesChanged, {"removed": ("qualified", "proposal")}))
+    assert pipeline.keys == ("lead", "visit", "negotiation")
+    assert pipeline.change_stages(new) == ()
+    assert pipeline.collect_events() == []
+
+
+@pytest.mark.parametrize(
+    ("stages", "field"),
+    [
+        ([], "stages"),
+        ([{"key": "Lead", "name": "x", "probability": 1}], "stages[0].key"),
+        ([{"key": "won", "name": "x", "probability": 1}], "stages[0].key"),
+        ([{"key": "a", "name": "x", "probability": 1}, {"key": "a", "name": "y", "probability": 2}], "stages[1].key"),
+        ([{"key": "a", "name": "x", "probability": 101}], "stages[0].probability"),
+        ([{"key": "a", "name": "x", "probability": True}], "stages[0].probability"),
+        ([{"key": "a", "name": " ", "probability": 1}], "stages[0].name"),
+        ([{"key": f"s{i}", "name": "x", "probability": 1} for i in range(21)], "stages"),
+    ],
+)
+def test_bad_stages_are_refused_on_their_field(stages: list[Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        Pipeline.create().change_stages(stages)
+    assert [e.field for e in raised.value.errors] == [field]
