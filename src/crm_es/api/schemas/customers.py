@@ -17,6 +17,9 @@ Money = Annotated[Decimal, Field(ge=0, lt=Decimal("1e15"), decimal_places=2, exa
 
 
 class CustomerFields(Strict):
+    short_name: Text | None = Field(
+        None, max_length=50, examples=["慈穗"], description="简称: the name staff use day to day; searchable."
+    )
     industry: Text | None = Field(None, max_length=100, examples=["纺织服装"])
     source: Text | None = Field(None, max_length=100, examples=["展会"])
     level: Text | None = Field(None, max_length=50, examples=["A"])
@@ -45,6 +48,7 @@ class CustomerCreate(CustomerFields):
             "examples": [
                 {
                     "name": "宁波慈穗贸业有限公司",
+                    "short_name": "慈穗",
                     "kind": "customer",
                     "industry": "纺织服装",
                     "province": "浙江省",
@@ -76,6 +80,7 @@ class CustomerOut(BaseModel):
     name: str
     kind: Kind
     owner_id: UUID
+    short_name: str | None = None
     industry: str | None = None
     source: str | None = None
     level: str | None = None

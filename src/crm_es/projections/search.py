@@ -1,0 +1,453 @@
+"""Search ``q`` over a read model's records, index-backed for every shape of query.
+
+A record's searchable texts become five columns (``columns``), written by its projection; a
+query becomes one SQL condition per ranked tier (``plan``), and ``page`` runs the tiers in
+order, each as its own LIMITed query, until a page is full. So a character found in nearly
+every name (公, 司) costs a walk down the newest rows, not a ranking of all of them.
+
+Tiers, best first; newest first within a tier:
+
+0. exact: the name or the short name is ``q``; a whole phone number is the digits of ``q``;
+1. prefix: the name, the short name or the name's pinyin initials start with ``q``; a phone
+   number starts with its digits;
+2. contains: every word of ``q`` is in the name, short name, initials, phone numbers or other
+   names (contacts): Chinese through character unigrams and bigrams (GIN on ``search_grams``),
+   Latin letters and digits of three or more through pg_trgm (GIN on ``search_text``);
+3. fuzzy: Latin text similar to a word sequence of the record (pg_trgm's ``<%``, word
+   similarity of at least ``SIMILARITY``); Chinese of three or more characters whose every
+   character the record has, in any order.
+
+Latin and digit queries of one or two characters match exact and prefix only: no index can
+answer "contains" for them cheaply, and they would match most records anyway.
+
+A table that uses this has ``id`` and ``created_at`` columns, the columns of ``DDL`` and the
+indexes of ``indexes(schema, table)``. Texts are compared normalised (``normalise``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor
+
+from crm_es.projections.paging import Page, decode_cursor, encode_cursor
+
+SIMILARITY = 0.4
+"""Word similarity (pg_trgm) at which a Latin query matches a record it is not contained in:
+two letters swapped in a nine-letter word score 0.43 (Jaccard over trigrams)."""
+
+EXACT, PREFIX, CONTAINS, FUZZY = range(4)
+
+DDL = """
+    search_name text COLLATE "C" NOT NULL DEFAULT '',
+    search_short text COLLATE "C" NOT NULL DEFAULT '',
+    search_initials text COLLATE "C" NOT NULL DEFAULT '',
+    search_grams text[] NOT NULL DEFAULT '{}',
+    search_text text NOT NULL DEFAULT ''
+"""
+"""The search columns, for a table's CREATE TABLE. Byte order ("C") lets a plain btree answer
+``LIKE 'prefix%'`` and keeps PostgreSQL's estimates for prefixes close to the truth."""
+
+COLUMNS = ("search_name", "search_short", "search_initials", "search_grams", "search_text")
+TYPES = {"search_name": "text", "search_short": "text", "search_initials": "text",
+         "search_grams": "text[]", "search_text": "text"}  # fmt: skip
+"""Column types, for binary COPY."""
+
+
+def indexes(schema: str, table: str) -> str:
+    """The indexes the tiers use (``{s}`` stands for the schema, as in projections' DDL)."""
+    return f"""
+    CREATE INDEX {table}_search_name ON {schema}.{table} (search_name);
+    CREATE INDEX {table}_search_short ON {schema}.{table} (search_short);
+    CREATE INDEX {table}_search_initials ON {schema}.{table} (search_initials);
+    CREATE INDEX {table}_search_grams ON {schema}.{table} USING gin (search_grams);
+    CREATE INDEX {table}_search_text ON {schema}.{table} USING gin (search_text gin_trgm_ops);
+    """
+
+
+# Normalising ------------------------------------------------------------------------------------
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
+_NOT_DIGIT = re.compile(r"[^0-9]+")
+_PHONE_QUERY = re.compile(r"\+?[0-9\s\-()]+")
+_WORD3 = re.compile(r"[^\W_]{3}")
+_INITIALS = re.compile(r"[a-z0-9]+")
+_FUZZY_WORD = re.compile(r"[a-z]{5,}")
+"""Latin words that may match with a typo: shorter ones have too few trigrams to tell a typo
+from another word (and pinyin initials such as nbcs are short)."""
+
+PHONE_MARK = "#"
+"""Marks a whole phone number among the grams: ``#13805741234``."""
+
+
+def normalise(text: str | None) -> str:
+    """NFKC (full-width letters and digits become ASCII), lower case, single spaces."""
+    if not text:
+        return ""
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+def phone_digits(text: str | None) -> str:
+    """The digits of a phone number: ``0574-6301 2345`` → ``057463012345``."""
+    return _NOT_DIGIT.sub("", unicodedata.normalize("NFKC", text)) if text else ""
+
+
+def cjk_grams(texts: Iterable[str]) -> set[str]:
+    """Every Chinese character and every pair of adjacent ones in the (normalised) texts."""
+    grams: set[str] = set()
+    for text in texts:
+        for run in _CJK.findall(text):
+            grams.update(run)
+            grams.update(run[i : i + 2] for i in range(len(run) - 1))
+    return grams
+
+
+@cache
+def _pinyin_tables() -> tuple[dict[str, str], frozenset[str], frozenset[str], int]:
+    """The first letter of each character's usual reading; the words that read a character
+    otherwise (重庆 is chongqing, not zhongqing); their first two characters; the longest."""
+    from pypinyin.phrases_dict import phrases_dict
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    def first_letter(reading: str) -> str:
+        return unicodedata.normalize("NFKD", reading)[0].lower()
+
+    table = {chr(code): first_letter(readings.split(",", 1)[0]) for code, readings in pinyin_dict.items()}
+    words = {
+        phrase
+        for phrase, readings in phrases_dict.items()
+        if any(c in table and first_letter(r[0]) != table[c] for c, r in zip(phrase, readings))
+    }
+    return table, frozenset(words), frozenset(w[:2] for w in words), max(map(len, words))
+
+
+def pinyin_initials(name: str) -> str:
+    """The first letters of the pinyin of the (normalised) name's characters, with its Latin
+    letters and digits: 宁波慈穗贸业有限公司 → nbcsmyyxgs, 3m中国 → 3mzg; other characters are
+    dropped. A name without Chinese gives the first letter of each word: ningbo sunrise
+    machinery co., ltd. → nsmcl. The same as pypinyin's ``lazy_pinyin(name, Style.FIRST_LETTER)``, which
+    segments the name into words; a per-character table gives that answer directly unless
+    the name holds a word that reads a character otherwise, which is rare and left to pypinyin
+    (a table lookup costs a microsecond or two per name, pypinyin tens)."""
+    if _CJK.search(name) is None:
+        return "".join(word[0] for word in _INITIALS.findall(name))
+    table, words, starts, longest = _pinyin_tables()
+    if _has_word(name, words, starts, longest):
+        from pypinyin import Style, lazy_pinyin
+
+        parts = lazy_pinyin(name, style=Style.FIRST_LETTER, errors=lambda text: list(text))
+        return "".join(p for part in parts for p in _INITIALS.findall(part.lower()))
+    out = []
+    for char in name:
+        letter = table.get(char)
+        if letter is not None:
+            out.append(letter)
+        elif "a" <= char <= "z" or "0" <= char <= "9":
+            out.append(char)
+    return "".join(out)
+
+
+def _has_word(name: str, words: frozenset[str], starts: frozenset[str], longest: int) -> bool:
+    for i in range(len(name) - 1):
+        if name[i : i + 2] in starts and any(name[i:j] in words for j in range(i + 2, min(len(name), i + longest) + 1)):
+            return True
+    return False
+
+
+def columns(
+    name: str,
+    *,
+    short_name: str | None = None,
+    phones: Iterable[str | None] = (),
+    names: Iterable[str | None] = (),
+    initials: str | None = None,
+) -> dict[str, Any]:
+    """The search columns of a record: its name and short name, its phone numbers and other
+    names that should find it (its contacts'). ``initials``: the name's pinyin initials when
+    the caller kept them (they cost the most to compute)."""
+    name_key, short_key = normalise(name), normalise(short_name)
+    if initials is None:
+        initials = pinyin_initials(name_key)
+    others = [n for n in map(normalise, names) if n]
+    digits = [d for d in map(phone_digits, phones) if d]
+    texts = [name_key, short_key, *others]
+    return {
+        "search_name": name_key,
+        "search_short": short_key,
+        "search_initials": initials,
+        "search_grams": sorted(cjk_grams(texts).union(PHONE_MARK + d for d in digits)),
+        "search_text": " ".join(t for t in (name_key, short_key, initials, *digits, *others) if t),
+    }
+
+
+# Querying ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One tier of a search: the rows it adds (a condition that excludes better tiers)."""
+
+    tier: int
+    condition: str
+    params: tuple[Any, ...]
+    similarity: bool = False
+    """Uses ``<%``, whose threshold is the pg_trgm.word_similarity_threshold setting."""
+
+
+def like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def plan(q: str) -> list[Arm]:
+    """The tiers a search for ``q`` runs, best first; empty when ``q`` normalises to nothing."""
+    text = normalise(q)
+    if not text:
+        return []
+    digits = phone_digits(text) if _PHONE_QUERY.fullmatch(text) else ""
+    phone = len(digits) >= 3
+    words = [digits] if phone else text.split()
+    tiers: list[tuple[int, list[str], list[Any], bool]] = []  # tier, conditions, parameters, similarity
+
+    exact = ["search_name = %s", "search_short = %s"], [text, text]
+    if phone:
+        exact[0].append("search_grams @> %s")
+        exact[1].append([PHONE_MARK + digits])
+    prefix_pattern = like_escape(text) + "%"
+    prefix = ["search_name LIKE %s", "search_short LIKE %s"], [prefix_pattern, prefix_pattern]
+    if _INITIALS.fullmatch(text):
+        prefix[0].append("search_initials LIKE %s")
+        prefix[1].append(prefix_pattern)
+    tiers.append((EXACT, [" OR ".join(exact[0])], exact[1], False))
+    tiers.append((PREFIX, [" OR ".join(prefix[0])], prefix[1], False))
+
+    contains = _contains(words)
+    if contains is not None:
+        tiers.append((CONTAINS, *contains, False))
+        chars = sorted({c for run in _CJK.findall(text) for c in run})
+        if len(chars) >= 3:
+            tiers.append((FUZZY, ["search_grams @> %s"], [chars], False))
+        elif not chars and not phone:
+            fuzzy = _contains(words, fuzzy=True)
+            if fuzzy is not None:
+                tiers.append((FUZZY, *fuzzy, True))
+
+    arms: list[Arm] = []
+    better: list[str] = []
+    better_params: list[Any] = []
+    for tier, conditions, params, similarity in tiers:
+        condition = " AND ".join(f"({c})" for c in conditions)
+        exclusions = "".join(f" AND NOT ({b})" for b in better)
+        arms.append(Arm(tier, condition + exclusions, (*params, *better_params), similarity))
+        better.append(condition)
+        better_params.extend(params)
+    return arms
+
+
+def _contains(words: list[str], *, fuzzy: bool = False) -> tuple[list[str], list[Any]] | None:
+    """Every word is in ``search_text`` (``fuzzy``: Latin words of five letters or more are
+    similar to a part of it, the others in it); None when no index finds the candidates."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    indexed = similar = False
+    for word in words:
+        if fuzzy and _FUZZY_WORD.fullmatch(word):
+            conditions.append("%s <%% search_text")
+            params.append(word)
+            indexed = similar = True
+            continue
+        if _CJK.search(word):
+            conditions.append("search_grams @> %s")
+            params.append(_query_grams(word))
+            indexed = True
+            if _CJK.fullmatch(word) and len(word) <= 2:
+                continue  # the gram itself is the match
+        elif _WORD3.search(word):
+            conditions.append("search_text LIKE %s")
+            params.append(f"%{like_escape(word)}%")
+            indexed = True
+            continue
+        conditions.append("strpos(search_text, %s) > 0")  # checks candidates; uses no index
+        params.append(word)
+    return (conditions, params) if indexed and (similar or not fuzzy) else None
+
+
+def _query_grams(word: str) -> list[str]:
+    """The grams a record containing ``word`` must have: a lone character, or the pairs."""
+    grams: set[str] = set()
+    for run in _CJK.findall(word):
+        grams.update([run] if len(run) == 1 else (run[i : i + 2] for i in range(len(run) - 1)))
+    return sorted(grams)
+
+
+GLANCE = 300
+"""Newest rows an unfiltered contains tier looks at first: enough for words in most records."""
+
+PROBE = 1000
+"""Matches a contains or fuzzy tier collects through its index before it decides that its words
+are frequent (see _tier_rows). Sorting m matches costs about m rows; walking the newest rows
+until 21 match costs about 21 × n / m of n rows: at 100,000 rows they meet near 1,450."""
+
+_PLANS = {
+    "planner": "SET LOCAL enable_seqscan = on; SET LOCAL enable_indexscan = on; SET LOCAL enable_bitmapscan = on",
+    "index": "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = on",
+    "walk": "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = on; SET LOCAL enable_bitmapscan = off",
+}
+
+
+def page(
+    cur: Cursor[Any],
+    *,
+    table: str,
+    columns: Sequence[str],
+    filters: Sequence[str],
+    params: Sequence[Any],
+    q: str,
+    limit: int,
+    cursor: str | None,
+    trace: list[tuple[str, list[Any], int]] | None = None,
+) -> Page:
+    """The page of ``table``'s rows matching ``q`` (and ``filters``), best tier first, newest
+    first within a tier; the cursor holds (tier, created_at, id) of the last row. ``trace``
+    collects each statement run, its parameters and the rows it gave (for EXPLAIN).
+
+    Runs in a transaction of its own (one snapshot for every tier; the planner settings that
+    ``_tier_rows`` changes end with it): ``cur``'s connection must be in autocommit mode."""
+    after = None
+    if cursor:
+        tier, created_at, row_id = decode_cursor(cursor, "search", _tier, _aware, UUID)
+        after = (tier, created_at, row_id)
+    found: list[tuple[int, dict[str, Any]]] = []
+    state = {"plan": "planner"}
+    arms = [arm for arm in plan(q) if after is None or arm.tier >= after[0]]
+
+    def keyset(arm: Arm) -> tuple[str, list[Any]] | None:
+        if after is not None and arm.tier == after[0]:
+            return "(created_at, id) < (%s, %s)", [after[1], after[2]]
+        return None
+
+    with cur.connection.transaction():
+        named = [arm for arm in arms if arm.tier < CONTAINS]
+        if named:  # btree-backed, well estimated: one statement for them all
+            found += _named_rows(cur, table, columns, filters, params, [(a, keyset(a)) for a in named], limit + 1, trace)
+        for arm in arms:
+            if len(found) > limit:
+                break
+            if arm.tier >= CONTAINS:
+                rows = _tier_rows(
+                    cur, table, columns, filters, params, keyset(arm), arm, limit + 1 - len(found), state, trace
+                )  # fmt: skip
+                found += [(arm.tier, row) for row in rows]
+    next_cursor = None
+    if len(found) > limit:
+        found = found[:limit]
+        tier, last = found[-1]
+        next_cursor = encode_cursor("search", [tier, last["created_at"].isoformat(), str(last["id"])])
+    return Page([row for _, row in found], next_cursor)
+
+
+def _named_rows(
+    cur: Cursor[Any], table: str, columns: Sequence[str], filters: Sequence[str], params: Sequence[Any],
+    arms: list[tuple[Arm, tuple[str, list[Any]] | None]], limit: int, trace: list[tuple[str, list[Any], int]] | None,
+) -> list[tuple[int, dict[str, Any]]]:  # fmt: skip
+    """The newest ``limit`` rows of each of the exact and prefix tiers, in one statement."""
+    select = ", ".join(columns)
+    parts, args = [], []
+    for arm, keyset in arms:
+        where, arm_args = _where(filters, params, keyset, arm)
+        parts.append(f"(SELECT {select}, {arm.tier:d} AS tier FROM {table} WHERE {where} "
+                     f"ORDER BY created_at DESC, id DESC LIMIT {limit:d})")  # fmt: skip
+        args += arm_args
+    rows = _run(cur, " UNION ALL ".join(parts), args, trace)
+    rows.sort(key=lambda row: (row["created_at"], row["id"]), reverse=True)
+    rows.sort(key=lambda row: row["tier"])  # stable: newest first within a tier
+    return [(row.pop("tier"), row) for row in rows]
+
+
+def _where(
+    filters: Sequence[str], params: Sequence[Any], keyset: tuple[str, list[Any]] | None, arm: Arm
+) -> tuple[str, list[Any]]:
+    where, args = [*filters, arm.condition], [*params, *arm.params]
+    if keyset is not None:
+        where.append(keyset[0])
+        args += keyset[1]
+    return " AND ".join(where), args
+
+
+def _tier_rows(
+    cur: Cursor[Any], table: str, columns: Sequence[str], filters: Sequence[str], params: Sequence[Any],
+    keyset: tuple[str, list[Any]] | None, arm: Arm, limit: int, state: dict[str, str],
+    trace: list[tuple[str, list[Any], int]] | None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The newest ``limit`` rows of one tier (within ``filters`` and after ``keyset``).
+
+    Rare words are best found through their index and sorted; frequent ones (公, 有限) by
+    walking the newest rows until enough match. PostgreSQL chooses between the two from its
+    statistics, which are good for the exact and prefix tiers (btree on the name columns) but
+    not for the GIN ones: it guesses 1% for any ``LIKE '%…%'`` and multiplies the frequencies
+    of a phrase's bigrams as if they were independent (教育 and 育咨 are not). A wrong guess
+    costs a walk through every row, or a sort of tens of thousands. So a contains or fuzzy
+    tier decides itself. Without filters, a contains tier first glances at the GLANCE newest
+    rows (enough when its words are in most records). Then the tier collects at most PROBE
+    matches through its index (bitmap scans only): fewer are all there are, and the newest
+    are taken from them; as many mean the words are frequent, and the tier walks the newest
+    rows instead (no bitmap scans)."""
+    select = ", ".join(columns)
+    order = "ORDER BY created_at DESC, id DESC"
+    where, args = _where(filters, params, keyset, arm)
+    statement = f"SELECT {select} FROM {table} WHERE {where} {order} LIMIT {limit:d}"
+    if arm.similarity:
+        cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", (str(SIMILARITY),))
+    if arm.tier == CONTAINS and not filters:
+        _use(cur, state, "planner")
+        newest = f"SELECT * FROM {table} " + (f"WHERE {keyset[0]} " if keyset else "") + f"{order} LIMIT {GLANCE:d}"
+        glance = f"SELECT {select} FROM ({newest}) newest WHERE {arm.condition} {order} LIMIT {limit:d}"
+        rows = _run(cur, glance, [*(keyset[1] if keyset else []), *arm.params], trace)
+        if len(rows) == limit:
+            return rows
+    _use(cur, state, "index")
+    probe = (
+        f"WITH match AS MATERIALIZED (SELECT id, created_at FROM {table} WHERE {where} LIMIT {PROBE:d}) "
+        f"SELECT {select}, (SELECT count(*) FROM match) AS matches FROM {table} "
+        f"WHERE id IN (SELECT id FROM match {order} LIMIT {limit:d}) {order}"
+    )
+    rows = _run(cur, probe, args, trace)
+    if not rows or rows[0]["matches"] < PROBE:
+        for row in rows:
+            del row["matches"]
+        return rows
+    _use(cur, state, "walk")
+    return _run(cur, statement, args, trace)
+
+
+def _use(cur: Cursor[Any], state: dict[str, str], plan: str) -> None:
+    if state["plan"] != plan:
+        cur.execute(_PLANS[plan])
+        state["plan"] = plan
+
+
+def _run(cur: Cursor[Any], statement: str, args: list[Any], trace: list[tuple[str, list[Any], int]] | None) -> list[Any]:
+    # Not prepared: a generic plan would not know the words.
+    rows = cur.execute(statement, args, prepare=False).fetchall()
+    if trace is not None:
+        trace.append((statement, args, len(rows)))
+    return rows
+
+
+def _tier(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not EXACT <= value <= FUZZY:
+        raise ValueError("not a tier")
+    return value
+
+
+def _aware(value: Any) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("naive")
+    return moment
