@@ -221,19 +221,32 @@ def shapes(data: Data, seed: int, per_shape: int = 50) -> list[Shape]:
 
 
 def explain(conn: psycopg.Connection[Any], q: str, owners: frozenset[uuid.UUID] | None) -> list[str]:
-    """EXPLAIN ANALYZE of each statement one search for ``q`` runs (the first page), in order."""
-    trace: list[tuple[str, list[Any], int]] = []
+    """EXPLAIN ANALYZE of each statement one search for ``q`` runs (the first page), in order,
+    each with the planner settings it ran with."""
+    trace: search.Trace = []
     filters, params = (["owner_id = ANY(%s)"], [list(owners)]) if owners else ([], [])
+    out: list[str] = []
     with conn.cursor(row_factory=dict_row) as cur:
         # What list_customers runs, with the statements traced.
         search.page(
             cur, table=f'"{SCHEMA}".customers', columns=CUSTOMER_COLUMNS, filters=filters, params=params, q=q,
             limit=PAGE, cursor=None, trace=trace,
         )  # fmt: skip
-        out: list[str] = []
-        for statement, args, rows in trace:
-            plan = cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, args, prepare=False).fetchall()
-            out.append(f"-- {rows} rows: {statement}")
+        for statement, args, rows, settings in trace:
+            if statement.startswith("(SELECT"):
+                what = "exact and prefix tiers"
+            elif " FROM (SELECT * FROM " in statement:
+                what = "contains tier, a glance at the newest rows"
+            elif statement.startswith("WITH match"):
+                what = "matches through the index, bitmap scans only"
+            else:
+                what = "a walk through the newest rows, no bitmap scans"
+            with conn.transaction():
+                cur.execute(settings)
+                if "<%" in statement:
+                    cur.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s" % search.SIMILARITY)
+                plan = cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + statement, args, prepare=False).fetchall()
+            out.append(f"-- {what}: {rows} rows")
             out += [line["QUERY PLAN"] for line in plan]
     return out
 
@@ -244,6 +257,22 @@ class Result:
     latencies: list[float]
     seconds: float
     rows: list[int]
+    client_cpu: float
+    """CPU seconds of this process (the 16 clients) during the run."""
+    server_cpu: float
+    """CPU seconds of the clients' PostgreSQL backends during the run."""
+
+
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) of these processes so far, from /proc (0 where unreadable)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def measure(url: str, shape: Shape, owner: uuid.UUID, clients: int, calls: int) -> Result:
@@ -251,6 +280,7 @@ def measure(url: str, shape: Shape, owner: uuid.UUID, clients: int, calls: int) 
     rows: list[list[int]] = [[] for _ in range(clients)]
     owners = frozenset({owner}) if shape.scoped else None
     connections = [psycopg.connect(url, autocommit=True, row_factory=dict_row) for _ in range(clients)]
+    backends = [conn.info.backend_pid for conn in connections]
     start = threading.Barrier(clients + 1)
     errors: list[BaseException] = []
 
@@ -271,16 +301,20 @@ def measure(url: str, shape: Shape, owner: uuid.UUID, clients: int, calls: int) 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for thread in threads:
         thread.start()
+    server_before, client_before = _cpu(backends), time.process_time()
     start.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - began
+    server_cpu, client_cpu = _cpu(backends) - server_before, time.process_time() - client_before
     for conn in connections:
         conn.close()
     if errors:
         raise errors[0]
-    return Result(shape, [x for xs in latencies for x in xs], seconds, [x for xs in rows for x in xs])
+    return Result(
+        shape, [x for xs in latencies for x in xs], seconds, [x for xs in rows for x in xs], client_cpu, server_cpu
+    )
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -396,14 +430,18 @@ def run(database: Database, args: argparse.Namespace, contacts: int) -> int:
     print(f"search benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
           f"{args.customers:,} customers, {contacts:,} contacts, {args.clients} clients, "
           f"{args.calls} searches each per shape, {PAGE} per page")  # fmt: skip
-    print(f"  {'shape':55s} {'p50 ms':>7s} {'p95 ms':>7s} {'max ms':>7s} {'calls/s':>8s} {'rows':>5s}")
+    print(f"  {'shape':55s} {'p50 ms':>7s} {'p95 ms':>7s} {'max ms':>7s} {'calls/s':>8s} {'rows':>5s} "
+          f"{'CPU ms/call: server':>19s} {'client':>6s}")  # fmt: skip
     missed = 0
     for r in results:
         p95 = percentile(r.latencies, 95) * 1000
         missed += p95 > TARGET_P95_MS
+        calls = len(r.latencies)
         print(f"  {r.shape.label:55s} {percentile(r.latencies, 50) * 1000:7.1f} {p95:7.1f} "
-              f"{max(r.latencies) * 1000:7.1f} {len(r.latencies) / r.seconds:8.0f} {statistics.mean(r.rows):5.1f}")  # fmt: skip
+              f"{max(r.latencies) * 1000:7.1f} {calls / r.seconds:8.0f} {statistics.mean(r.rows):5.1f} "
+              f"{r.server_cpu / calls * 1000:19.2f} {r.client_cpu / calls * 1000:6.2f}")  # fmt: skip
     print(f"  target p95 < {TARGET_P95_MS:.0f} ms: {'met by every shape' if not missed else f'MISSED by {missed} shapes'}")
+    print("  CPU ms/call: of the PostgreSQL backends serving the clients, and of the client process")
     print(f"  the clients and PostgreSQL share this machine's CPUs; {load_note()}")
     print("=" * 100)
     return 3 if missed and args.check else 0

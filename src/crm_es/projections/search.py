@@ -49,15 +49,19 @@ DDL = """
     search_name text COLLATE "C" NOT NULL DEFAULT '',
     search_short text COLLATE "C" NOT NULL DEFAULT '',
     search_initials text COLLATE "C" NOT NULL DEFAULT '',
-    search_grams text[] NOT NULL DEFAULT '{}',
+    search_grams text NOT NULL DEFAULT '',  -- space-separated; indexed as GRAMS, an array
     search_text text NOT NULL DEFAULT ''
 """
 """The search columns, for a table's CREATE TABLE. Byte order ("C") lets a plain btree answer
 ``LIKE 'prefix%'`` and keeps PostgreSQL's estimates for prefixes close to the truth."""
 
+GRAMS = "string_to_array(search_grams, ' ')"
+"""The grams as an array, as the GIN index holds them (a text column is written much faster
+than an array by COPY from Python)."""
+
 COLUMNS = ("search_name", "search_short", "search_initials", "search_grams", "search_text")
 TYPES = {"search_name": "text", "search_short": "text", "search_initials": "text",
-         "search_grams": "text[]", "search_text": "text"}  # fmt: skip
+         "search_grams": "text", "search_text": "text"}  # fmt: skip
 """Column types, for binary COPY."""
 
 
@@ -67,7 +71,7 @@ def indexes(schema: str, table: str) -> str:
     CREATE INDEX {table}_search_name ON {schema}.{table} (search_name);
     CREATE INDEX {table}_search_short ON {schema}.{table} (search_short);
     CREATE INDEX {table}_search_initials ON {schema}.{table} (search_initials);
-    CREATE INDEX {table}_search_grams ON {schema}.{table} USING gin (search_grams);
+    CREATE INDEX {table}_search_grams ON {schema}.{table} USING gin ({GRAMS});
     CREATE INDEX {table}_search_text ON {schema}.{table} USING gin (search_text gin_trgm_ops);
     """
 
@@ -83,8 +87,6 @@ _FUZZY_WORD = re.compile(r"[a-z]{5,}")
 """Latin words that may match with a typo: shorter ones have too few trigrams to tell a typo
 from another word (and pinyin initials such as nbcs are short)."""
 
-PHONE_MARK = "#"
-"""Marks a whole phone number among the grams: ``#13805741234``."""
 
 
 def normalise(text: str | None) -> str:
@@ -182,8 +184,9 @@ def columns(
         "search_name": name_key,
         "search_short": short_key,
         "search_initials": initials,
-        "search_grams": sorted(cjk_grams(texts).union(PHONE_MARK + d for d in digits)),
-        "search_text": " ".join(t for t in (name_key, short_key, initials, *digits, *others) if t),
+        "search_grams": " ".join(sorted(cjk_grams(texts))),
+        # Spaces around every word, the first and last included: '% 0574… %' is a whole number.
+        "search_text": " " + " ".join(t for t in (name_key, short_key, initials, *digits, *others) if t) + " ",
     }
 
 
@@ -217,8 +220,8 @@ def plan(q: str) -> list[Arm]:
 
     exact = ["search_name = %s", "search_short = %s"], [text, text]
     if phone:
-        exact[0].append("search_grams @> %s")
-        exact[1].append([PHONE_MARK + digits])
+        exact[0].append("search_text LIKE %s")  # trigrams of the number, a space on each side
+        exact[1].append(f"% {digits} %")
     prefix_pattern = like_escape(text) + "%"
     prefix = ["search_name LIKE %s", "search_short LIKE %s"], [prefix_pattern, prefix_pattern]
     if _INITIALS.fullmatch(text):
@@ -232,7 +235,7 @@ def plan(q: str) -> list[Arm]:
         tiers.append((CONTAINS, *contains, False))
         chars = sorted({c for run in _CJK.findall(text) for c in run})
         if len(chars) >= 3:
-            tiers.append((FUZZY, ["search_grams @> %s"], [chars], False))
+            tiers.append((FUZZY, [f"{GRAMS} @> %s"], [chars], False))
         elif not chars and not phone:
             fuzzy = _contains(words, fuzzy=True)
             if fuzzy is not None:
@@ -263,7 +266,7 @@ def _contains(words: list[str], *, fuzzy: bool = False) -> tuple[list[str], list
             indexed = similar = True
             continue
         if _CJK.search(word):
-            conditions.append("search_grams @> %s")
+            conditions.append(f"{GRAMS} @> %s")
             params.append(_query_grams(word))
             indexed = True
             if _CJK.fullmatch(word) and len(word) <= 2:
@@ -286,6 +289,9 @@ def _query_grams(word: str) -> list[str]:
     return sorted(grams)
 
 
+Trace = list[tuple[str, list[Any], int, str]]
+"""Statements a search ran: SQL, parameters, rows, the planner settings it ran with."""
+
 GLANCE = 300
 """Newest rows an unfiltered contains tier looks at first: enough for words in most records."""
 
@@ -294,7 +300,7 @@ PROBE = 1000
 are frequent (see _tier_rows). Sorting m matches costs about m rows; walking the newest rows
 until 21 match costs about 21 × n / m of n rows: at 100,000 rows they meet near 1,450."""
 
-_PLANS = {
+PLANS = {
     "planner": "SET LOCAL enable_seqscan = on; SET LOCAL enable_indexscan = on; SET LOCAL enable_bitmapscan = on",
     "index": "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = on",
     "walk": "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = on; SET LOCAL enable_bitmapscan = off",
@@ -311,11 +317,11 @@ def page(
     q: str,
     limit: int,
     cursor: str | None,
-    trace: list[tuple[str, list[Any], int]] | None = None,
+    trace: Trace | None = None,
 ) -> Page:
     """The page of ``table``'s rows matching ``q`` (and ``filters``), best tier first, newest
     first within a tier; the cursor holds (tier, created_at, id) of the last row. ``trace``
-    collects each statement run, its parameters and the rows it gave (for EXPLAIN).
+    collects the statements run (for EXPLAIN).
 
     Runs in a transaction of its own (one snapshot for every tier; the planner settings that
     ``_tier_rows`` changes end with it): ``cur``'s connection must be in autocommit mode."""
@@ -354,7 +360,7 @@ def page(
 
 def _named_rows(
     cur: Cursor[Any], table: str, columns: Sequence[str], filters: Sequence[str], params: Sequence[Any],
-    arms: list[tuple[Arm, tuple[str, list[Any]] | None]], limit: int, trace: list[tuple[str, list[Any], int]] | None,
+    arms: list[tuple[Arm, tuple[str, list[Any]] | None]], limit: int, trace: Trace | None,
 ) -> list[tuple[int, dict[str, Any]]]:  # fmt: skip
     """The newest ``limit`` rows of each of the exact and prefix tiers, in one statement."""
     select = ", ".join(columns)
@@ -383,7 +389,7 @@ def _where(
 def _tier_rows(
     cur: Cursor[Any], table: str, columns: Sequence[str], filters: Sequence[str], params: Sequence[Any],
     keyset: tuple[str, list[Any]] | None, arm: Arm, limit: int, state: dict[str, str],
-    trace: list[tuple[str, list[Any], int]] | None,
+    trace: Trace | None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The newest ``limit`` rows of one tier (within ``filters`` and after ``keyset``).
 
@@ -417,26 +423,26 @@ def _tier_rows(
         f"SELECT {select}, (SELECT count(*) FROM match) AS matches FROM {table} "
         f"WHERE id IN (SELECT id FROM match {order} LIMIT {limit:d}) {order}"
     )
-    rows = _run(cur, probe, args, trace)
+    rows = _run(cur, probe, args, trace, "index")
     if not rows or rows[0]["matches"] < PROBE:
         for row in rows:
             del row["matches"]
         return rows
     _use(cur, state, "walk")
-    return _run(cur, statement, args, trace)
+    return _run(cur, statement, args, trace, "walk")
 
 
 def _use(cur: Cursor[Any], state: dict[str, str], plan: str) -> None:
     if state["plan"] != plan:
-        cur.execute(_PLANS[plan])
+        cur.execute(PLANS[plan])
         state["plan"] = plan
 
 
-def _run(cur: Cursor[Any], statement: str, args: list[Any], trace: list[tuple[str, list[Any], int]] | None) -> list[Any]:
+def _run(cur: Cursor[Any], statement: str, args: list[Any], trace: Trace | None, plans: str = "planner") -> list[Any]:
     # Not prepared: a generic plan would not know the words.
     rows = cur.execute(statement, args, prepare=False).fetchall()
     if trace is not None:
-        trace.append((statement, args, len(rows)))
+        trace.append((statement, args, len(rows), PLANS[plans]))
     return rows
 
 
