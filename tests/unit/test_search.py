@@ -139,21 +139,33 @@ def test_a_phone_fragment_is_searched_by_its_digits_with_or_without_separators()
     for q in ("0574-6301", "0574 6301", "(0574)6301", "05746301"):
         arms = plan(q)
         assert [a.tier for a in arms] == [EXACT, PREFIX, CONTAINS], q
-        assert "% 05746301 %" in arms[EXACT].params
-        assert arms[CONTAINS].params[0] == "%05746301%"
+        assert " 05746301 " in arms[EXACT].params
+        assert arms[CONTAINS].params[:2] == (["0574", "4630", "5746", "6301", "7463"], "05746301")
+        assert arms[CONTAINS].condition.startswith(f"({GRAMS} @> %s) AND (strpos(search_text, %s) > 0)")
+
+
+def test_four_digits_are_matched_by_their_gram_alone_and_three_by_trigrams() -> None:
+    assert plan("6301")[CONTAINS].condition.startswith(f"({GRAMS} @> %s) AND NOT")
+    assert plan("630")[CONTAINS].condition.startswith("(search_text LIKE %s) AND NOT")
+
+
+def test_phone_numbers_and_digits_in_names_leave_four_digit_grams() -> None:
+    grams = columns("宁波2024贸易", phones=["0574-6301"]).get("search_grams").split(" ")
+    assert {"2024", "0574", "5746", "7463", "4630", "6301"} <= set(grams)
+    assert "057" not in grams and "202" not in grams
 
 
 def test_a_latin_name_matches_fuzzily_word_by_word() -> None:
     fuzzy = plan("Sunrsie Machinery")[FUZZY]
     assert fuzzy.similarity
-    assert fuzzy.condition.startswith("(%s <%% search_text) AND (%s <%% search_text)")
+    assert fuzzy.condition.startswith("(%s <%% search_name) AND (%s <%% search_name)")
     assert fuzzy.params[:2] == ("sunrsie", "machinery")
 
 
 def test_short_latin_words_are_not_matched_fuzzily() -> None:
     assert FUZZY not in tiers("nbcs")
     fuzzy = plan("abc sunrsie")[FUZZY]
-    assert fuzzy.condition.startswith("(search_text LIKE %s) AND (%s <%% search_text)")
+    assert fuzzy.condition.startswith("(search_text LIKE %s) AND (%s <%% search_name)")
 
 
 def test_each_tier_excludes_the_rows_of_the_tiers_before_it() -> None:

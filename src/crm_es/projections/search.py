@@ -73,6 +73,7 @@ def indexes(schema: str, table: str) -> str:
     CREATE INDEX {table}_search_initials ON {schema}.{table} (search_initials);
     CREATE INDEX {table}_search_grams ON {schema}.{table} USING gin ({GRAMS});
     CREATE INDEX {table}_search_text ON {schema}.{table} USING gin (search_text gin_trgm_ops);
+    CREATE INDEX {table}_search_name_trigrams ON {schema}.{table} USING gin (search_name gin_trgm_ops);
     """
 
 
@@ -83,6 +84,7 @@ _NOT_DIGIT = re.compile(r"[^0-9]+")
 _PHONE_QUERY = re.compile(r"\+?[0-9\s\-()]+")
 _WORD3 = re.compile(r"[^\W_]{3}")
 _INITIALS = re.compile(r"[a-z0-9]+")
+_DIGITS4 = re.compile(r"[0-9]{4,}")
 _FUZZY_WORD = re.compile(r"[a-z]{5,}")
 """Latin words that may match with a typo: shorter ones have too few trigrams to tell a typo
 from another word (and pinyin initials such as nbcs are short)."""
@@ -180,11 +182,14 @@ def columns(
     others = [n for n in map(normalise, names) if n]
     digits = [d for d in map(phone_digits, phones) if d]
     texts = [name_key, short_key, *others]
+    grams = cjk_grams(texts)
+    for run in (*digits, *_DIGITS4.findall(name_key), *_DIGITS4.findall(short_key)):
+        grams.update(run[i : i + 4] for i in range(len(run) - 3))
     return {
         "search_name": name_key,
         "search_short": short_key,
         "search_initials": initials,
-        "search_grams": " ".join(sorted(cjk_grams(texts))),
+        "search_grams": " ".join(sorted(grams)),
         # Spaces around every word, the first and last included: '% 0574… %' is a whole number.
         "search_text": " " + " ".join(t for t in (name_key, short_key, initials, *digits, *others) if t) + " ",
     }
@@ -202,6 +207,9 @@ class Arm:
     params: tuple[Any, ...]
     similarity: bool = False
     """Uses ``<%``, whose threshold is the pg_trgm.word_similarity_threshold setting."""
+    check: str | None = None
+    """The same condition without index (``strpos``), cheaper on rows a walk reads."""
+    check_params: tuple[Any, ...] = ()
 
 
 def like_escape(text: str) -> str:
@@ -219,9 +227,9 @@ def plan(q: str) -> list[Arm]:
     tiers: list[tuple[int, list[str], list[Any], bool]] = []  # tier, conditions, parameters, similarity
 
     exact = ["search_name = %s", "search_short = %s"], [text, text]
-    if phone:
-        exact[0].append("search_text LIKE %s")  # trigrams of the number, a space on each side
-        exact[1].append(f"% {digits} %")
+    if len(digits) >= 5:  # a phone number: its four-digit grams find it, spaces make it whole
+        exact[0].append(f"({GRAMS} @> %s AND strpos(search_text, %s) > 0)")
+        exact[1].extend([digit_grams(digits), f" {digits} "])
     prefix_pattern = like_escape(text) + "%"
     prefix = ["search_name LIKE %s", "search_short LIKE %s"], [prefix_pattern, prefix_pattern]
     if _INITIALS.fullmatch(text):
@@ -247,7 +255,11 @@ def plan(q: str) -> list[Arm]:
     for tier, conditions, params, similarity in tiers:
         condition = " AND ".join(f"({c})" for c in conditions)
         exclusions = "".join(f" AND NOT ({b})" for b in better)
-        arms.append(Arm(tier, condition + exclusions, (*params, *better_params), similarity))
+        check, check_params = None, ()
+        if tier == CONTAINS:  # every word is in the text: what the indexed conditions find
+            check = " AND ".join(["strpos(search_text, %s) > 0"] * len(words)) + exclusions
+            check_params = (*words, *better_params)
+        arms.append(Arm(tier, condition + exclusions, (*params, *better_params), similarity, check, check_params))
         better.append(condition)
         better_params.extend(params)
     return arms
@@ -255,17 +267,25 @@ def plan(q: str) -> list[Arm]:
 
 def _contains(words: list[str], *, fuzzy: bool = False) -> tuple[list[str], list[Any]] | None:
     """Every word is in ``search_text`` (``fuzzy``: Latin words of five letters or more are
-    similar to a part of it, the others in it); None when no index finds the candidates."""
+    similar to a part of the name, the others in the text); None when no index finds the
+    candidates. Similarity is measured on the name alone: it costs per character, and typos
+    are looked for in names."""
     conditions: list[str] = []
     params: list[Any] = []
     indexed = similar = False
     for word in words:
         if fuzzy and _FUZZY_WORD.fullmatch(word):
-            conditions.append("%s <%% search_text")
+            conditions.append("%s <%% search_name")
             params.append(word)
             indexed = similar = True
             continue
-        if _CJK.search(word):
+        if len(word) >= 4 and word.isascii() and word.isdigit():
+            conditions.append(f"{GRAMS} @> %s")
+            params.append(digit_grams(word))
+            indexed = True
+            if len(word) == 4:
+                continue  # the gram itself is the match
+        elif _CJK.search(word):
             conditions.append(f"{GRAMS} @> %s")
             params.append(_query_grams(word))
             indexed = True
@@ -279,6 +299,11 @@ def _contains(words: list[str], *, fuzzy: bool = False) -> tuple[list[str], list
         conditions.append("strpos(search_text, %s) > 0")  # checks candidates; uses no index
         params.append(word)
     return (conditions, params) if indexed and (similar or not fuzzy) else None
+
+
+def digit_grams(digits: str) -> list[str]:
+    """The four-digit grams a record containing ``digits`` (four or more) must have."""
+    return sorted({digits[i : i + 4] for i in range(len(digits) - 3)})
 
 
 def _query_grams(word: str) -> list[str]:
@@ -400,23 +425,32 @@ def _tier_rows(
     of a phrase's bigrams as if they were independent (教育 and 育咨 are not). A wrong guess
     costs a walk through every row, or a sort of tens of thousands. So a contains or fuzzy
     tier decides itself. Without filters, a contains tier first glances at the GLANCE newest
-    rows (enough when its words are in most records). Then the tier collects at most PROBE
-    matches through its index (bitmap scans only): fewer are all there are, and the newest
-    are taken from them; as many mean the words are frequent, and the tier walks the newest
-    rows instead (no bitmap scans)."""
+    rows: enough when its words are in most records, and otherwise a sample of how frequent
+    they are; frequent enough, and the tier walks the newest rows (no bitmap scans). Else the
+    tier collects at most PROBE matches through its index (bitmap scans only): fewer are all
+    there are, and the newest are taken from them; as many mean the words are frequent, and
+    the tier walks after all."""
     select = ", ".join(columns)
     order = "ORDER BY created_at DESC, id DESC"
     where, args = _where(filters, params, keyset, arm)
     statement = f"SELECT {select} FROM {table} WHERE {where} {order} LIMIT {limit:d}"
     if arm.similarity:
         cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", (str(SIMILARITY),))
-    if arm.tier == CONTAINS and not filters:
+    if arm.check is not None:  # walks check each row they read without the index
+        walk_where, walk_args = _where(filters, params, keyset, Arm(arm.tier, arm.check, arm.check_params))
+        walk = f"SELECT {select} FROM {table} WHERE {walk_where} {order} LIMIT {limit:d}"
+    else:
+        walk, walk_args = statement, args
+    if arm.check is not None and not filters:
         _use(cur, state, "planner")
         newest = f"SELECT * FROM {table} " + (f"WHERE {keyset[0]} " if keyset else "") + f"{order} LIMIT {GLANCE:d}"
-        glance = f"SELECT {select} FROM ({newest}) newest WHERE {arm.condition} {order} LIMIT {limit:d}"
-        rows = _run(cur, glance, [*(keyset[1] if keyset else []), *arm.params], trace)
+        glance = f"SELECT {select} FROM ({newest}) newest WHERE {arm.check} {order} LIMIT {limit:d}"
+        rows = _run(cur, glance, [*(keyset[1] if keyset else []), *arm.check_params], trace)
         if len(rows) == limit:
             return rows
+        if len(rows) * PROBE >= limit * GLANCE:  # a walk finds the page sooner than the index would
+            _use(cur, state, "walk")
+            return _run(cur, walk, walk_args, trace, "walk")
     _use(cur, state, "index")
     probe = (
         f"WITH match AS MATERIALIZED (SELECT id, created_at FROM {table} WHERE {where} LIMIT {PROBE:d}) "
@@ -429,7 +463,7 @@ def _tier_rows(
             del row["matches"]
         return rows
     _use(cur, state, "walk")
-    return _run(cur, statement, args, trace, "walk")
+    return _run(cur, walk, walk_args, trace, "walk")
 
 
 def _use(cur: Cursor[Any], state: dict[str, str], plan: str) -> None:
