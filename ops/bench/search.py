@@ -224,7 +224,7 @@ def explain(conn: psycopg.Connection[Any], q: str, owners: frozenset[uuid.UUID] 
     """EXPLAIN ANALYZE of each statement one search for ``q`` runs (the first page), in order,
     each with the planner settings it ran with."""
     trace: search.Trace = []
-    filters, params = (["owner_id = ANY(%s)"], [list(owners)]) if owners else ([], [])
+    filters, params = (["owner_id = %s"], [next(iter(owners))]) if owners else ([], [])  # as list_customers
     out: list[str] = []
     with conn.cursor(row_factory=dict_row) as cur:
         # What list_customers runs, with the statements traced.
@@ -235,10 +235,10 @@ def explain(conn: psycopg.Connection[Any], q: str, owners: frozenset[uuid.UUID] 
         for statement, args, rows, settings in trace:
             if statement.startswith("(SELECT"):
                 what = "exact and prefix tiers"
+            elif "count(*) OVER ()" in statement:
+                what = "matches through the index, bitmap scans only"
             elif " FROM (SELECT * FROM " in statement:
                 what = "contains tier, a glance at the newest rows"
-            elif statement.startswith("WITH match"):
-                what = "matches through the index, bitmap scans only"
             else:
                 what = "a walk through the newest rows, no bitmap scans"
             with conn.transaction():

@@ -335,8 +335,12 @@ def list_customers(
     where: list[str] = []
     params: list[Any] = []
     if owners is not None:
-        where.append("owner_id = ANY(%s)")
-        params.append(list(owners))
+        if len(owners) == 1:  # a salesperson's own: the owner index gives them newest first
+            where.append("owner_id = %s")
+            params.append(next(iter(owners)))
+        else:
+            where.append("owner_id = ANY(%s)")
+            params.append(list(owners))
     for column, value in (("owner_id", owner_id), ("kind", kind), ("province", province),
                           ("city", city), ("industry", industry)):  # fmt: skip
         if value is not None:

@@ -224,45 +224,56 @@ def plan(q: str) -> list[Arm]:
     digits = phone_digits(text) if _PHONE_QUERY.fullmatch(text) else ""
     phone = len(digits) >= 3
     words = [digits] if phone else text.split()
-    tiers: list[tuple[int, list[str], list[Any], bool]] = []  # tier, conditions, parameters, similarity
+    # tier, its condition (index-backed) and parameters, the same as a check of a row (cheap,
+    # no index) and parameters, whether it measures similarity
+    tiers: list[tuple[int, str, list[Any], str, list[Any], bool]] = []
 
-    exact = ["search_name = %s", "search_short = %s"], [text, text]
+    named, named_params = "search_name = %s OR search_short = %s", [text, text]
+    exact, exact_params, exact_check, exact_check_params = named, list(named_params), named, list(named_params)
     if len(digits) >= 5:  # a phone number: its four-digit grams find it, spaces make it whole
-        exact[0].append(f"({GRAMS} @> %s AND strpos(search_text, %s) > 0)")
-        exact[1].extend([digit_grams(digits), f" {digits} "])
-    prefix_pattern = like_escape(text) + "%"
-    prefix = ["search_name LIKE %s", "search_short LIKE %s"], [prefix_pattern, prefix_pattern]
+        exact += f" OR (strpos(search_text, %s) > 0 AND {GRAMS} @> %s)"  # the cheap test first
+        exact_params += [f" {digits} ", digit_grams(digits)]
+        exact_check += " OR strpos(search_text, %s) > 0"
+        exact_check_params += [f" {digits} "]
+    tiers.append((EXACT, exact, exact_params, exact_check, exact_check_params, False))
+    pattern = like_escape(text) + "%"
+    prefix, prefix_params = "search_name LIKE %s OR search_short LIKE %s", [pattern, pattern]
     if _INITIALS.fullmatch(text):
-        prefix[0].append("search_initials LIKE %s")
-        prefix[1].append(prefix_pattern)
-    tiers.append((EXACT, [" OR ".join(exact[0])], exact[1], False))
-    tiers.append((PREFIX, [" OR ".join(prefix[0])], prefix[1], False))
+        prefix += " OR search_initials LIKE %s"
+        prefix_params.append(pattern)
+    tiers.append((PREFIX, prefix, prefix_params, prefix, prefix_params, False))
 
     contains = _contains(words)
     if contains is not None:
-        tiers.append((CONTAINS, *contains, False))
+        # Every word is a part of the text: what the indexed conditions find, checked directly.
+        tiers.append((CONTAINS, _and(contains[0]), contains[1], _and([_IN_TEXT] * len(words)), list(words), False))
         chars = sorted({c for run in _CJK.findall(text) for c in run})
         if len(chars) >= 3:
-            tiers.append((FUZZY, [f"{GRAMS} @> %s"], [chars], False))
+            tiers.append((FUZZY, f"{GRAMS} @> %s", [chars], _and([_IN_TEXT] * len(chars)), chars, False))
         elif not chars and not phone:
             fuzzy = _contains(words, fuzzy=True)
             if fuzzy is not None:
-                tiers.append((FUZZY, *fuzzy, True))
+                tiers.append((FUZZY, _and(fuzzy[0]), fuzzy[1], _and(fuzzy[0]), fuzzy[1], True))
 
+    # Each tier leaves out the rows of the tiers before it, checked row by row.
     arms: list[Arm] = []
-    better: list[str] = []
+    better = ""
     better_params: list[Any] = []
-    for tier, conditions, params, similarity in tiers:
-        condition = " AND ".join(f"({c})" for c in conditions)
-        exclusions = "".join(f" AND NOT ({b})" for b in better)
-        check, check_params = None, ()
-        if tier == CONTAINS:  # every word is in the text: what the indexed conditions find
-            check = " AND ".join(["strpos(search_text, %s) > 0"] * len(words)) + exclusions
-            check_params = (*words, *better_params)
-        arms.append(Arm(tier, condition + exclusions, (*params, *better_params), similarity, check, check_params))
-        better.append(condition)
-        better_params.extend(params)
+    for tier, condition, params, check, check_params, similarity in tiers:
+        arms.append(Arm(
+            tier, f"({condition}){better}", (*params, *better_params), similarity,
+            f"({check}){better}" if tier >= CONTAINS else None, (*check_params, *better_params),
+        ))  # fmt: skip
+        better += f" AND NOT ({check})"
+        better_params += check_params
     return arms
+
+
+_IN_TEXT = "strpos(search_text, %s) > 0"
+
+
+def _and(conditions: list[str]) -> str:
+    return " AND ".join(f"({c})" if " OR " in c else c for c in conditions)
 
 
 def _contains(words: list[str], *, fuzzy: bool = False) -> tuple[list[str], list[Any]] | None:
@@ -318,7 +329,8 @@ Trace = list[tuple[str, list[Any], int, str]]
 """Statements a search ran: SQL, parameters, rows, the planner settings it ran with."""
 
 GLANCE = 300
-"""Newest rows an unfiltered contains tier looks at first: enough for words in most records."""
+"""Newest rows (within the filters) a contains tier looks at first: enough for words in most
+records, and a sample of how frequent they are."""
 
 PROBE = 1000
 """Matches a contains or fuzzy tier collects through its index before it decides that its words
@@ -424,9 +436,9 @@ def _tier_rows(
     not for the GIN ones: it guesses 1% for any ``LIKE '%…%'`` and multiplies the frequencies
     of a phrase's bigrams as if they were independent (教育 and 育咨 are not). A wrong guess
     costs a walk through every row, or a sort of tens of thousands. So a contains or fuzzy
-    tier decides itself. Without filters, a contains tier first glances at the GLANCE newest
-    rows: enough when its words are in most records, and otherwise a sample of how frequent
-    they are; frequent enough, and the tier walks the newest rows (no bitmap scans). Else the
+    tier decides itself. A contains tier first glances at the GLANCE newest rows (within the
+    filters): enough when its words are in most records, and otherwise a sample of how
+    frequent they are; frequent enough, and the tier walks the newest rows (no bitmap scans). Else the
     tier collects at most PROBE matches through its index (bitmap scans only): fewer are all
     there are, and the newest are taken from them; as many mean the words are frequent, and
     the tier walks after all."""
@@ -441,11 +453,12 @@ def _tier_rows(
         walk = f"SELECT {select} FROM {table} WHERE {walk_where} {order} LIMIT {limit:d}"
     else:
         walk, walk_args = statement, args
-    if arm.check is not None and not filters:
+    if arm.tier == CONTAINS and arm.check is not None:
         _use(cur, state, "planner")
-        newest = f"SELECT * FROM {table} " + (f"WHERE {keyset[0]} " if keyset else "") + f"{order} LIMIT {GLANCE:d}"
+        within, within_args = [*filters, *([keyset[0]] if keyset else [])], [*params, *(keyset[1] if keyset else [])]
+        newest = f"SELECT * FROM {table} " + (f"WHERE {' AND '.join(within)} " if within else "") + f"{order} LIMIT {GLANCE:d}"
         glance = f"SELECT {select} FROM ({newest}) newest WHERE {arm.check} {order} LIMIT {limit:d}"
-        rows = _run(cur, glance, [*(keyset[1] if keyset else []), *arm.check_params], trace)
+        rows = _run(cur, glance, [*within_args, *arm.check_params], trace)
         if len(rows) == limit:
             return rows
         if len(rows) * PROBE >= limit * GLANCE:  # a walk finds the page sooner than the index would
@@ -453,9 +466,8 @@ def _tier_rows(
             return _run(cur, walk, walk_args, trace, "walk")
     _use(cur, state, "index")
     probe = (
-        f"WITH match AS MATERIALIZED (SELECT id, created_at FROM {table} WHERE {where} LIMIT {PROBE:d}) "
-        f"SELECT {select}, (SELECT count(*) FROM match) AS matches FROM {table} "
-        f"WHERE id IN (SELECT id FROM match {order} LIMIT {limit:d}) {order}"
+        f"SELECT {select}, matches FROM (SELECT *, count(*) OVER () AS matches FROM "
+        f"(SELECT * FROM {table} WHERE {where} LIMIT {PROBE:d}) match) match {order} LIMIT {limit:d}"
     )
     rows = _run(cur, probe, args, trace, "index")
     if not rows or rows[0]["matches"] < PROBE:
