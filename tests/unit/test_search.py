@@ -74,9 +74,14 @@ def test_a_records_columns_hold_its_names_initials_phones_and_contacts() -> None
     assert values["search_name"] == "宁波慈穗贸业有限公司"
     assert values["search_short"] == "慈穗"
     assert values["search_initials"] == "nbcsmyyxgs"
-    grams = values["search_grams"].split(" ")
-    assert {"慈穗", "穗", "王丽"} <= set(grams) and grams == sorted(grams)
+    assert {"慈穗", "穗", "王丽"} <= set(values["search_grams"].split(" "))
     assert values["search_text"] == " 宁波慈穗贸业有限公司 慈穗 nbcsmyyxgs 057463012345 13805741234 王丽 "
+    assert values["search_latin"] == " nbcsmyyxgs "
+
+
+def test_the_latin_text_keeps_latin_words_and_digits_without_chinese() -> None:
+    values = columns("宁波abc贸易 2024", names=["John 王"], phones=["+86 138"])
+    assert values["search_latin"] == " abc 2024 john nbabcmy2024 "
 
 
 def test_initials_kept_by_the_caller_are_not_computed_again() -> None:
@@ -139,18 +144,22 @@ def test_a_phone_fragment_is_searched_by_its_digits_with_or_without_separators()
     for q in ("0574-6301", "0574 6301", "(0574)6301", "05746301"):
         arms = plan(q)
         assert [a.tier for a in arms] == [EXACT, PREFIX, CONTAINS], q
-        assert " 05746301 " in arms[EXACT].params and ["0574", "4630", "5746", "6301", "7463"] in arms[EXACT].params
-        assert arms[CONTAINS].params[:2] == (["0574", "4630", "5746", "6301", "7463"], "05746301")
+        grams = ["0574", "4630", "5746", "6301", "7463"]
+        assert arms[EXACT].params[-2:] == (" 05746301 ", grams)  # whole: spaces around
+        assert arms[CONTAINS].params[:2] == (grams, "05746301")
         assert arms[CONTAINS].condition.startswith(f"({GRAMS} @> %s AND strpos(search_text, %s) > 0)")
 
 
-def test_four_digits_are_matched_by_their_gram_alone_and_three_by_trigrams() -> None:
+def test_four_digits_are_matched_by_their_gram_and_three_by_walking() -> None:
     assert plan("6301")[CONTAINS].condition.startswith(f"({GRAMS} @> %s) AND NOT")
-    assert plan("630")[CONTAINS].condition.startswith("(search_text LIKE %s) AND NOT")
+    three = plan("630")
+    assert [a.tier for a in three] == [EXACT, PREFIX, CONTAINS]
+    assert three[CONTAINS].condition.startswith("(strpos(search_text, %s) > 0) AND NOT")
+    assert not three[CONTAINS].indexed and three[PREFIX].indexed
 
 
 def test_phone_numbers_and_digits_in_names_leave_four_digit_grams() -> None:
-    grams = columns("宁波2024贸易", phones=["0574-6301"]).get("search_grams").split(" ")
+    grams = columns("宁波2024贸易", phones=["0574-6301"])["search_grams"].split(" ")
     assert {"2024", "0574", "5746", "7463", "4630", "6301"} <= set(grams)
     assert "057" not in grams and "202" not in grams
 
@@ -158,14 +167,14 @@ def test_phone_numbers_and_digits_in_names_leave_four_digit_grams() -> None:
 def test_a_latin_name_matches_fuzzily_word_by_word() -> None:
     fuzzy = plan("Sunrsie Machinery")[FUZZY]
     assert fuzzy.similarity
-    assert fuzzy.condition.startswith("(%s <%% search_name AND %s <%% search_name)")
+    assert fuzzy.condition.startswith("(%s <%% search_latin AND %s <%% search_latin)")
     assert fuzzy.params[:2] == ("sunrsie", "machinery")
 
 
 def test_short_latin_words_are_not_matched_fuzzily() -> None:
     assert FUZZY not in tiers("nbcs")
     fuzzy = plan("abc sunrsie")[FUZZY]
-    assert fuzzy.condition.startswith("(search_text LIKE %s AND %s <%% search_name)")
+    assert fuzzy.condition.startswith("(search_latin LIKE %s AND %s <%% search_latin)")
 
 
 def test_tiers_leave_out_the_rows_of_better_tiers_checked_without_index() -> None:
@@ -193,3 +202,8 @@ def test_like_wildcards_in_a_query_are_literal() -> None:
 
 def test_escaping_doubles_backslashes_and_escapes_wildcards() -> None:
     assert like_escape("50%_off\\") == "50\\%\\_off\\\\"
+
+
+def test_words_with_digits_and_other_characters_are_searched_in_the_latin_text() -> None:
+    assert plan("100%_")[CONTAINS].params[0] == "%100\\%\\_%"
+    assert plan("no.123")[CONTAINS].condition.startswith("(search_latin LIKE %s)")

@@ -1,24 +1,25 @@
 """Search ``q`` over a read model's records, index-backed for every shape of query.
 
-A record's searchable texts become five columns (``columns``), written by its projection; a
+A record's searchable texts become a few columns (``columns``), written by its projection; a
 query becomes one SQL condition per ranked tier (``plan``), and ``page`` runs the tiers in
-order, each as its own LIMITed query, until a page is full. So a character found in nearly
+order until a page is full, each LIMITed and newest first. So a character found in nearly
 every name (公, 司) costs a walk down the newest rows, not a ranking of all of them.
 
 Tiers, best first; newest first within a tier:
 
 0. exact: the name or the short name is ``q``; a whole phone number is the digits of ``q``;
-1. prefix: the name, the short name or the name's pinyin initials start with ``q``; a phone
-   number starts with its digits;
-2. contains: every word of ``q`` is in the name, short name, initials, phone numbers or other
-   names (contacts): Chinese through character unigrams and bigrams (GIN on ``search_grams``),
-   Latin letters and digits of three or more through pg_trgm (GIN on ``search_text``);
-3. fuzzy: Latin text similar to a word sequence of the record (pg_trgm's ``<%``, word
-   similarity of at least ``SIMILARITY``); Chinese of three or more characters whose every
-   character the record has, in any order.
+1. prefix: the name, the short name or the name's pinyin initials start with ``q``;
+2. contains: every word of ``q`` is part of the name, short name, initials, a phone number
+   or another name (contacts'): Chinese through character unigrams and bigrams (GIN on
+   ``search_grams``), Latin letters and digits of three or more through pg_trgm (GIN on
+   ``search_latin``, the record's text without Chinese);
+3. fuzzy: Latin words of five letters or more similar to a word of the record (pg_trgm's
+   ``<%``, word similarity of at least ``SIMILARITY``), the other words contained; Chinese
+   of three or more characters whose every character the record has, in any order.
 
 Latin and digit queries of one or two characters match exact and prefix only: no index can
-answer "contains" for them cheaply, and they would match most records anyway.
+answer "contains" for them cheaply, and they would match most records anyway. Phone-like
+queries (digits, spaces, ``+-()``) are searched by their digits.
 
 A table that uses this has ``id`` and ``created_at`` columns, the columns of ``DDL`` and the
 indexes of ``indexes(schema, table)``. Texts are compared normalised (``normalise``).
@@ -49,19 +50,23 @@ DDL = """
     search_name text COLLATE "C" NOT NULL DEFAULT '',
     search_short text COLLATE "C" NOT NULL DEFAULT '',
     search_initials text COLLATE "C" NOT NULL DEFAULT '',
-    search_grams text NOT NULL DEFAULT '',  -- space-separated; indexed as GRAMS, an array
-    search_text text NOT NULL DEFAULT ''
+    search_grams text COLLATE "C" NOT NULL DEFAULT '',  -- space-separated; indexed as GRAMS
+    search_text text NOT NULL DEFAULT '',
+    search_latin text NOT NULL DEFAULT ''
 """
-"""The search columns, for a table's CREATE TABLE. Byte order ("C") lets a plain btree answer
-``LIKE 'prefix%'`` and keeps PostgreSQL's estimates for prefixes close to the truth."""
+"""The search columns, for a table's CREATE TABLE: name, short name and initials (byte order,
+"C", lets a plain btree answer ``LIKE 'prefix%'`` and keeps PostgreSQL's estimates for
+prefixes close to the truth); the Chinese grams; everything, to check rows against
+(``strpos``); everything but Chinese, for the trigram index (Chinese there would triple its
+size and build time, and the grams answer Chinese anyway)."""
 
 GRAMS = "string_to_array(search_grams, ' ')"
 """The grams as an array, as the GIN index holds them (a text column is written much faster
 than an array by COPY from Python)."""
 
-COLUMNS = ("search_name", "search_short", "search_initials", "search_grams", "search_text")
+COLUMNS = ("search_name", "search_short", "search_initials", "search_grams", "search_text", "search_latin")
 TYPES = {"search_name": "text", "search_short": "text", "search_initials": "text",
-         "search_grams": "text", "search_text": "text"}  # fmt: skip
+         "search_grams": "text", "search_text": "text", "search_latin": "text"}  # fmt: skip
 """Column types, for binary COPY."""
 
 
@@ -72,8 +77,7 @@ def indexes(schema: str, table: str) -> str:
     CREATE INDEX {table}_search_short ON {schema}.{table} (search_short);
     CREATE INDEX {table}_search_initials ON {schema}.{table} (search_initials);
     CREATE INDEX {table}_search_grams ON {schema}.{table} USING gin ({GRAMS});
-    CREATE INDEX {table}_search_text ON {schema}.{table} USING gin (search_text gin_trgm_ops);
-    CREATE INDEX {table}_search_name_trigrams ON {schema}.{table} USING gin (search_name gin_trgm_ops);
+    CREATE INDEX {table}_search_latin ON {schema}.{table} USING gin (search_latin gin_trgm_ops);
     """
 
 
@@ -109,7 +113,7 @@ def cjk_grams(texts: Iterable[str]) -> set[str]:
     for text in texts:
         for run in _CJK.findall(text):
             grams.update(run)
-            grams.update(run[i : i + 2] for i in range(len(run) - 1))
+            grams.update(map(str.__add__, run, run[1:]))
     return grams
 
 
@@ -136,10 +140,12 @@ def pinyin_initials(name: str) -> str:
     """The first letters of the pinyin of the (normalised) name's characters, with its Latin
     letters and digits: 宁波慈穗贸业有限公司 → nbcsmyyxgs, 3m中国 → 3mzg; other characters are
     dropped. A name without Chinese gives the first letter of each word: ningbo sunrise
-    machinery co., ltd. → nsmcl. The same as pypinyin's ``lazy_pinyin(name, Style.FIRST_LETTER)``, which
-    segments the name into words; a per-character table gives that answer directly unless
-    the name holds a word that reads a character otherwise, which is rare and left to pypinyin
-    (a table lookup costs a microsecond or two per name, pypinyin tens)."""
+    machinery co., ltd. → nsmcl.
+
+    The same as pypinyin's ``lazy_pinyin(name, Style.FIRST_LETTER)``, which segments the name
+    into words: a per-character table gives that answer directly unless the name holds a word
+    that reads a character otherwise (重庆, 银行), and only those few names go through pypinyin
+    (a table lookup costs a few microseconds per name, pypinyin tens)."""
     if _CJK.search(name) is None:
         return "".join(word[0] for word in _INITIALS.findall(name))
     table, words, starts, longest = _pinyin_tables()
@@ -182,16 +188,18 @@ def columns(
     others = [n for n in map(normalise, names) if n]
     digits = [d for d in map(phone_digits, phones) if d]
     texts = [name_key, short_key, *others]
+    latin = " ".join(_CJK.sub(" ", " ".join(texts)).split())
     grams = cjk_grams(texts)
-    for run in (*digits, *_DIGITS4.findall(name_key), *_DIGITS4.findall(short_key)):
-        grams.update(run[i : i + 4] for i in range(len(run) - 3))
+    for run in (*digits, *_DIGITS4.findall(latin)):
+        grams.update([run[i : i + 4] for i in range(len(run) - 3)])
     return {
         "search_name": name_key,
         "search_short": short_key,
         "search_initials": initials,
-        "search_grams": " ".join(sorted(grams)),
-        # Spaces around every word, the first and last included: '% 0574… %' is a whole number.
+        "search_grams": " ".join(grams),
+        # Spaces around every word, the first and last included: ' 0574… ' is a whole number.
         "search_text": " " + " ".join(t for t in (name_key, short_key, initials, *digits, *others) if t) + " ",
+        "search_latin": " " + " ".join(t for t in (latin, initials) if t) + " ",
     }
 
 
@@ -210,6 +218,9 @@ class Arm:
     check: str | None = None
     """The same condition without index (``strpos``), cheaper on rows a walk reads."""
     check_params: tuple[Any, ...] = ()
+    indexed: bool = True
+    """False: no index finds the rows (three digits, each in a few percent of the phone
+    numbers); the tier walks the newest rows."""
 
 
 def like_escape(text: str) -> str:
@@ -227,6 +238,7 @@ def plan(q: str) -> list[Arm]:
     # tier, its condition (index-backed) and parameters, the same as a check of a row (cheap,
     # no index) and parameters, whether it measures similarity
     tiers: list[tuple[int, str, list[Any], str, list[Any], bool]] = []
+    walk_only = False
 
     named, named_params = "search_name = %s OR search_short = %s", [text, text]
     exact, exact_params, exact_check, exact_check_params = named, list(named_params), named, list(named_params)
@@ -244,6 +256,8 @@ def plan(q: str) -> list[Arm]:
     tiers.append((PREFIX, prefix, prefix_params, prefix, prefix_params, False))
 
     contains = _contains(words)
+    if contains is None and phone:  # three digits: in so many phone numbers that a walk finds them
+        contains, walk_only = ([_IN_TEXT], [digits]), True
     if contains is not None:
         # Every word is a part of the text: what the indexed conditions find, checked directly.
         tiers.append((CONTAINS, _and(contains[0]), contains[1], _and([_IN_TEXT] * len(words)), list(words), False))
@@ -263,6 +277,7 @@ def plan(q: str) -> list[Arm]:
         arms.append(Arm(
             tier, f"({condition}){better}", (*params, *better_params), similarity,
             f"({check}){better}" if tier >= CONTAINS else None, (*check_params, *better_params),
+            indexed=not (walk_only and tier == CONTAINS),
         ))  # fmt: skip
         better += f" AND NOT ({check})"
         better_params += check_params
@@ -277,33 +292,31 @@ def _and(conditions: list[str]) -> str:
 
 
 def _contains(words: list[str], *, fuzzy: bool = False) -> tuple[list[str], list[Any]] | None:
-    """Every word is in ``search_text`` (``fuzzy``: Latin words of five letters or more are
-    similar to a part of the name, the others in the text); None when no index finds the
-    candidates. Similarity is measured on the name alone: it costs per character, and typos
-    are looked for in names."""
+    """Every word is part of the record (``fuzzy``: Latin words of five letters or more are
+    similar to a word of it, the others part of it); None when no index finds the candidates."""
     conditions: list[str] = []
     params: list[Any] = []
     indexed = similar = False
     for word in words:
         if fuzzy and _FUZZY_WORD.fullmatch(word):
-            conditions.append("%s <%% search_name")
+            conditions.append("%s <%% search_latin")
             params.append(word)
             indexed = similar = True
             continue
-        if len(word) >= 4 and word.isascii() and word.isdigit():
-            conditions.append(f"{GRAMS} @> %s")
-            params.append(digit_grams(word))
-            indexed = True
-            if len(word) == 4:
-                continue  # the gram itself is the match
-        elif _CJK.search(word):
+        if _CJK.search(word):
             conditions.append(f"{GRAMS} @> %s")
             params.append(_query_grams(word))
             indexed = True
             if _CJK.fullmatch(word) and len(word) <= 2:
                 continue  # the gram itself is the match
-        elif _WORD3.search(word):
-            conditions.append("search_text LIKE %s")
+        elif word.isascii() and word.isdigit() and len(word) >= 4:
+            conditions.append(f"{GRAMS} @> %s")
+            params.append(digit_grams(word))
+            indexed = True
+            if len(word) == 4:
+                continue  # the gram itself is the match
+        elif _WORD3.search(word) and not word.isdigit():  # phone digits are in the grams only
+            conditions.append("search_latin LIKE %s")
             params.append(f"%{like_escape(word)}%")
             indexed = True
             continue
@@ -313,7 +326,7 @@ def _contains(words: list[str], *, fuzzy: bool = False) -> tuple[list[str], list
 
 
 def digit_grams(digits: str) -> list[str]:
-    """The four-digit grams a record containing ``digits`` (four or more) must have."""
+    """The four-digit grams of a record holding ``digits`` (four or more) in a row."""
     return sorted({digits[i : i + 4] for i in range(len(digits) - 3)})
 
 
@@ -461,7 +474,7 @@ def _tier_rows(
         rows = _run(cur, glance, [*within_args, *arm.check_params], trace)
         if len(rows) == limit:
             return rows
-        if len(rows) * PROBE >= limit * GLANCE:  # a walk finds the page sooner than the index would
+        if len(rows) * PROBE >= limit * GLANCE or not arm.indexed:  # a walk finds the page sooner
             _use(cur, state, "walk")
             return _run(cur, walk, walk_args, trace, "walk")
     _use(cur, state, "index")
