@@ -1,21 +1,23 @@
 #!/usr/bin/env python
 """Search benchmark: customer search ``q`` at scale, per query shape.
 
-Bulk-loads N customers (default 100,000) with about two contacts each into the customers read
-model's tables directly (COPY; the search columns computed by ``projections/search.py`` as the
-projection does), in a fresh database (embedded PostgreSQL in a temporary directory, or a fresh
-database on the server named by CRM_ES_BENCH_DATABASE_URL). Names are Chinese companies from
-``_cndata.py`` (one in twenty has a Latin name such as "Ningbo Sunrise Machinery Co., Ltd."),
-short names, phones and contacts with mobiles, created over three years by 50 salespeople.
-Then it creates the query indexes, runs VACUUM ANALYZE, and for each query shape:
+Bulk-loads N customers (default 100,000) and 2N contacts into the customers read model's
+tables directly (COPY; the search columns computed by ``projections/search.py`` as the
+projection computes them), in a fresh database (embedded PostgreSQL in a temporary directory,
+or a fresh database on the server named by CRM_ES_BENCH_DATABASE_URL). Names are Chinese
+companies from ``_cndata.py`` (one in twenty has a Latin name such as "Ningbo Sunrise
+Machinery Co., Ltd."), with short names, phones and contacts with mobiles, created over three
+years, owned by 50 salespeople. Then it creates the query indexes, runs VACUUM ANALYZE, and
+for each query shape:
 
-- prints EXPLAIN (ANALYZE, BUFFERS) of each tier query one search of that shape runs;
-- runs the query function (``list_customers``, 20 per page) from C concurrent clients (default
-  16, each with its own connection), the shape's queries drawn from a list of distinct ones
-  taken from the data, for R rounds (default 40 calls per client), and prints p50/p95/max
-  latency and calls per second.
+- with --explain, prints EXPLAIN (ANALYZE) of each statement one search of that shape runs;
+- calls the query function (``list_customers``, --page rows) from --clients concurrent
+  clients (default 16, each with its own connection), --calls times each (default 40), the
+  shape's queries drawn from a list of distinct ones taken from the data, and prints p50/p95/
+  max latency, calls per second, and CPU time per call of PostgreSQL and of the clients.
 
-Usage: python ops/bench/search.py [--customers 100000] [--clients 16] [--calls 40] [--explain]
+Usage: python ops/bench/search.py [--customers 100000] [--clients 16] [--calls 40] [--page 20]
+                                  [--explain] [--only TEXT] [--check]
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ import _cndata as cndata  # noqa: E402
 
 TARGET_P95_MS = 50.0
 PAGE = 20
+"""Rows per page (a list screen); --page changes it (the API's default is 50)."""
 SALESPEOPLE = 50
 
 LATIN_CITIES = ["Ningbo", "Hangzhou", "Shanghai", "Suzhou", "Shenzhen", "Guangzhou", "Xiamen", "Qingdao"]
@@ -220,7 +223,7 @@ def shapes(data: Data, seed: int, per_shape: int = 50) -> list[Shape]:
 # Measuring --------------------------------------------------------------------------------------
 
 
-def explain(conn: psycopg.Connection[Any], q: str, owners: frozenset[uuid.UUID] | None) -> list[str]:
+def explain(conn: psycopg.Connection[Any], q: str, owners: frozenset[uuid.UUID] | None, page: int) -> list[str]:
     """EXPLAIN ANALYZE of each statement one search for ``q`` runs (the first page), in order,
     each with the planner settings it ran with."""
     trace: search.Trace = []
@@ -230,7 +233,7 @@ def explain(conn: psycopg.Connection[Any], q: str, owners: frozenset[uuid.UUID] 
         # What list_customers runs, with the statements traced.
         search.page(
             cur, table=f'"{SCHEMA}".customers', columns=CUSTOMER_COLUMNS, filters=filters, params=params, q=q,
-            limit=PAGE, cursor=None, trace=trace,
+            limit=page, cursor=None, trace=trace,
         )  # fmt: skip
         for statement, args, rows, settings in trace:
             if statement.startswith("(SELECT"):
@@ -275,7 +278,7 @@ def _cpu(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def measure(url: str, shape: Shape, owner: uuid.UUID, clients: int, calls: int) -> Result:
+def measure(url: str, shape: Shape, owner: uuid.UUID, clients: int, calls: int, size: int) -> Result:
     latencies: list[list[float]] = [[] for _ in range(clients)]
     rows: list[list[int]] = [[] for _ in range(clients)]
     owners = frozenset({owner}) if shape.scoped else None
@@ -292,7 +295,7 @@ def measure(url: str, shape: Shape, owner: uuid.UUID, clients: int, calls: int) 
                 for k in range(calls):
                     q = shape.queries[(i * calls + k) % len(shape.queries)]
                     began = time.perf_counter()
-                    page = list_customers(cur, limit=PAGE, q_text=q, owners=owners)
+                    page = list_customers(cur, limit=size, q_text=q, owners=owners)
                     latencies[i].append(time.perf_counter() - began)
                     rows[i].append(len(page.items))
         except BaseException as error:  # noqa: BLE001 - reported by the main thread
@@ -340,14 +343,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=None, help="contacts to load (default twice the customers)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--calls", type=int, default=40, help="searches per client per shape (default 40)")
+    parser.add_argument("--page", type=int, default=PAGE, help=f"rows per page (default {PAGE})")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN (ANALYZE) of each shape")
     parser.add_argument("--only", default=None, help="only shapes whose label contains this text")
     parser.add_argument("--seed", type=int, default=20261125, help="random seed of the data")
     parser.add_argument("--check", action="store_true", help=f"exit with status 3 when a p95 is over {TARGET_P95_MS:.0f} ms")
     args = parser.parse_args(argv)
     contacts = args.contacts if args.contacts is not None else 2 * args.customers
-    if args.customers < 100 or contacts < args.customers or args.clients < 1 or args.calls < 1:
-        parser.error("--customers at least 100, --contacts at least --customers, --clients and --calls at least 1")
+    if args.customers < 100 or contacts < args.customers or args.clients < 1 or args.calls < 1 or not 1 <= args.page <= 500:
+        parser.error("--customers at least 100, --contacts at least --customers, --clients and --calls at least 1, --page 1 to 500")
 
     signal.signal(signal.SIGTERM, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="crm-es-bench-search-"))
@@ -412,15 +416,15 @@ def run(database: Database, args: argparse.Namespace, contacts: int) -> int:
             for shape in selected:
                 q = shape.queries[0]
                 print(f"\n=== {shape.label}: q = {q!r}" + (" (one salesperson's customers)" if shape.scoped else ""))
-                for line in explain(conn, q, frozenset({owner}) if shape.scoped else None):
+                for line in explain(conn, q, frozenset({owner}) if shape.scoped else None, args.page):
                     print(line)
 
     url = database.conninfo
     results: list[Result] = []
     print()
     for shape in selected:
-        measure(url, shape, owner, min(args.clients, 4), 3)  # warm-up: caches, pinyin tables
-        result = measure(url, shape, owner, args.clients, args.calls)
+        measure(url, shape, owner, min(args.clients, 4), 3, args.page)  # warm-up: caches, pinyin tables
+        result = measure(url, shape, owner, args.clients, args.calls, args.page)
         results.append(result)
         print(f"{shape.label:55s} p50 {percentile(result.latencies, 50) * 1000:6.1f} ms  "
               f"p95 {percentile(result.latencies, 95) * 1000:6.1f} ms", flush=True)  # fmt: skip
@@ -429,7 +433,7 @@ def run(database: Database, args: argparse.Namespace, contacts: int) -> int:
     print("=" * 100)
     print(f"search benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
           f"{args.customers:,} customers, {contacts:,} contacts, {args.clients} clients, "
-          f"{args.calls} searches each per shape, {PAGE} per page")  # fmt: skip
+          f"{args.calls} searches each per shape, {args.page} per page")  # fmt: skip
     print(f"  {'shape':55s} {'p50 ms':>7s} {'p95 ms':>7s} {'max ms':>7s} {'calls/s':>8s} {'rows':>5s} "
           f"{'CPU ms/call: server':>19s} {'client':>6s}")  # fmt: skip
     missed = 0
