@@ -94,7 +94,6 @@ _FUZZY_WORD = re.compile(r"[a-z]{5,}")
 from another word (and pinyin initials such as nbcs are short)."""
 
 
-
 def normalise(text: str | None) -> str:
     """NFKC (full-width letters and digits become ASCII), lower case, single spaces."""
     if not text:
@@ -196,7 +195,7 @@ def columns(
         "search_name": name_key,
         "search_short": short_key,
         "search_initials": initials,
-        "search_grams": " ".join(grams),
+        "search_grams": " ".join(sorted(grams)),  # sorted: the same row whichever process wrote it
         # Spaces around every word, the first and last included: ' 0574… ' is a whole number.
         "search_text": " " + " ".join(t for t in (name_key, short_key, initials, *digits, *others) if t) + " ",
         "search_latin": " " + " ".join(t for t in (latin, initials) if t) + " ",
@@ -373,14 +372,13 @@ def page(
     first within a tier; the cursor holds (tier, created_at, id) of the last row. ``trace``
     collects the statements run (for EXPLAIN).
 
-    Runs in a transaction of its own (one snapshot for every tier; the planner settings that
-    ``_tier_rows`` changes end with it): ``cur``'s connection must be in autocommit mode."""
+    ``cur``'s connection must be in autocommit mode (the reader's are): a tier that changes
+    planner settings does so with SET LOCAL in a transaction of its own."""
     after = None
     if cursor:
         tier, created_at, row_id = decode_cursor(cursor, "search", _tier, _aware, UUID)
         after = (tier, created_at, row_id)
     found: list[tuple[int, dict[str, Any]]] = []
-    state = {"plan": "planner"}
     arms = [arm for arm in plan(q) if after is None or arm.tier >= after[0]]
 
     def keyset(arm: Arm) -> tuple[str, list[Any]] | None:
@@ -388,18 +386,15 @@ def page(
             return "(created_at, id) < (%s, %s)", [after[1], after[2]]
         return None
 
-    with cur.connection.transaction():
-        named = [arm for arm in arms if arm.tier < CONTAINS]
-        if named:  # btree-backed, well estimated: one statement for them all
-            found += _named_rows(cur, table, columns, filters, params, [(a, keyset(a)) for a in named], limit + 1, trace)
-        for arm in arms:
-            if len(found) > limit:
-                break
-            if arm.tier >= CONTAINS:
-                rows = _tier_rows(
-                    cur, table, columns, filters, params, keyset(arm), arm, limit + 1 - len(found), state, trace
-                )  # fmt: skip
-                found += [(arm.tier, row) for row in rows]
+    named = [arm for arm in arms if arm.tier < CONTAINS]
+    if named:  # btree-backed, well estimated: one statement for them all
+        found += _named_rows(cur, table, columns, filters, params, [(a, keyset(a)) for a in named], limit + 1, trace)
+    for arm in arms:
+        if len(found) > limit:
+            break
+        if arm.tier >= CONTAINS:
+            rows = _tier_rows(cur, table, columns, filters, params, keyset(arm), arm, limit + 1 - len(found), trace)
+            found += [(arm.tier, row) for row in rows]
     next_cursor = None
     if len(found) > limit:
         found = found[:limit]
@@ -438,8 +433,7 @@ def _where(
 
 def _tier_rows(
     cur: Cursor[Any], table: str, columns: Sequence[str], filters: Sequence[str], params: Sequence[Any],
-    keyset: tuple[str, list[Any]] | None, arm: Arm, limit: int, state: dict[str, str],
-    trace: Trace | None,
+    keyset: tuple[str, list[Any]] | None, arm: Arm, limit: int, trace: Trace | None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The newest ``limit`` rows of one tier (within ``filters`` and after ``keyset``).
 
@@ -451,50 +445,44 @@ def _tier_rows(
     costs a walk through every row, or a sort of tens of thousands. So a contains or fuzzy
     tier decides itself. A contains tier first glances at the GLANCE newest rows (within the
     filters): enough when its words are in most records, and otherwise a sample of how
-    frequent they are; frequent enough, and the tier walks the newest rows (no bitmap scans). Else the
-    tier collects at most PROBE matches through its index (bitmap scans only): fewer are all
-    there are, and the newest are taken from them; as many mean the words are frequent, and
-    the tier walks after all."""
+    frequent they are; frequent enough, and the tier walks the newest rows (no bitmap scans).
+    Else the tier collects at most PROBE matches through its index (bitmap scans only): fewer
+    are all there are, and the newest are taken from them; as many mean the words are
+    frequent, and the tier walks after all."""
     select = ", ".join(columns)
     order = "ORDER BY created_at DESC, id DESC"
     where, args = _where(filters, params, keyset, arm)
     statement = f"SELECT {select} FROM {table} WHERE {where} {order} LIMIT {limit:d}"
-    if arm.similarity:
-        cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", (str(SIMILARITY),))
     if arm.check is not None:  # walks check each row they read without the index
         walk_where, walk_args = _where(filters, params, keyset, Arm(arm.tier, arm.check, arm.check_params))
         walk = f"SELECT {select} FROM {table} WHERE {walk_where} {order} LIMIT {limit:d}"
     else:
         walk, walk_args = statement, args
+    frequent = False
     if arm.tier == CONTAINS and arm.check is not None:
-        _use(cur, state, "planner")
         within, within_args = [*filters, *([keyset[0]] if keyset else [])], [*params, *(keyset[1] if keyset else [])]
         newest = f"SELECT * FROM {table} " + (f"WHERE {' AND '.join(within)} " if within else "") + f"{order} LIMIT {GLANCE:d}"
         glance = f"SELECT {select} FROM ({newest}) newest WHERE {arm.check} {order} LIMIT {limit:d}"
         rows = _run(cur, glance, [*within_args, *arm.check_params], trace)
         if len(rows) == limit:
             return rows
-        if len(rows) * PROBE >= limit * GLANCE or not arm.indexed:  # a walk finds the page sooner
-            _use(cur, state, "walk")
-            return _run(cur, walk, walk_args, trace, "walk")
-    _use(cur, state, "index")
-    probe = (
-        f"SELECT {select}, matches FROM (SELECT *, count(*) OVER () AS matches FROM "
-        f"(SELECT * FROM {table} WHERE {where} LIMIT {PROBE:d}) match) match {order} LIMIT {limit:d}"
-    )
-    rows = _run(cur, probe, args, trace, "index")
-    if not rows or rows[0]["matches"] < PROBE:
-        for row in rows:
-            del row["matches"]
-        return rows
-    _use(cur, state, "walk")
-    return _run(cur, walk, walk_args, trace, "walk")
-
-
-def _use(cur: Cursor[Any], state: dict[str, str], plan: str) -> None:
-    if state["plan"] != plan:
-        cur.execute(PLANS[plan])
-        state["plan"] = plan
+        frequent = len(rows) * PROBE >= limit * GLANCE or not arm.indexed  # a walk finds the page sooner
+    with cur.connection.transaction():  # for SET LOCAL
+        if arm.similarity:
+            cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", (str(SIMILARITY),))
+        if not frequent:
+            cur.execute(PLANS["index"])
+            probe = (
+                f"SELECT {select}, matches FROM (SELECT *, count(*) OVER () AS matches FROM "
+                f"(SELECT * FROM {table} WHERE {where} LIMIT {PROBE:d}) match) match {order} LIMIT {limit:d}"
+            )
+            rows = _run(cur, probe, args, trace, "index")
+            if not rows or rows[0]["matches"] < PROBE:
+                for row in rows:
+                    del row["matches"]
+                return rows
+        cur.execute(PLANS["walk"])
+        return _run(cur, walk, walk_args, trace, "walk")
 
 
 def _run(cur: Cursor[Any], statement: str, args: list[Any], trace: Trace | None, plans: str = "planner") -> list[Any]:
