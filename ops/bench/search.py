@@ -236,7 +236,9 @@ def explain(conn: psycopg.Connection[Any], q: str, owners: frozenset[uuid.UUID] 
             limit=page, cursor=None, trace=trace,
         )  # fmt: skip
         for statement, args, rows, settings in trace:
-            if statement.startswith("(SELECT"):
+            if statement.startswith("(SELECT") and " glance)" in statement:
+                what = "exact and prefix tiers, and the contains tier's glance at the newest rows"
+            elif statement.startswith("(SELECT"):
                 what = "exact and prefix tiers"
             elif "count(*) OVER ()" in statement:
                 what = "matches through the index, bitmap scans only"

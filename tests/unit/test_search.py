@@ -208,3 +208,8 @@ def test_escaping_doubles_backslashes_and_escapes_wildcards() -> None:
 def test_words_with_digits_and_other_characters_are_searched_in_the_latin_text() -> None:
     assert plan("100%_")[CONTAINS].params[0] == "%100\\%\\_%"
     assert plan("no.123")[CONTAINS].condition.startswith("(search_latin LIKE %s)")
+
+
+def test_phone_digits_go_straight_to_the_index_and_words_glance_first() -> None:
+    assert not plan("0574-6301")[CONTAINS].glance
+    assert plan("630")[CONTAINS].glance and plan("慈穗")[CONTAINS].glance and plan("sunrise")[CONTAINS].glance

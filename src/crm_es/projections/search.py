@@ -220,6 +220,9 @@ class Arm:
     indexed: bool = True
     """False: no index finds the rows (three digits, each in a few percent of the phone
     numbers); the tier walks the newest rows."""
+    glance: bool = True
+    """Look at the newest rows first: the words may be in most records (not so four digits
+    or more, each in well under 1% of them)."""
 
 
 def like_escape(text: str) -> str:
@@ -276,7 +279,7 @@ def plan(q: str) -> list[Arm]:
         arms.append(Arm(
             tier, f"({condition}){better}", (*params, *better_params), similarity,
             f"({check}){better}" if tier >= CONTAINS else None, (*check_params, *better_params),
-            indexed=not (walk_only and tier == CONTAINS),
+            indexed=not (walk_only and tier == CONTAINS), glance=len(digits) < 4,
         ))  # fmt: skip
         better += f" AND NOT ({check})"
         better_params += check_params
@@ -387,13 +390,21 @@ def page(
         return None
 
     named = [arm for arm in arms if arm.tier < CONTAINS]
-    if named:  # btree-backed, well estimated: one statement for them all
-        found += _named_rows(cur, table, columns, filters, params, [(a, keyset(a)) for a in named], limit + 1, trace)
+    contains = next((arm for arm in arms if arm.tier == CONTAINS and arm.glance), None)
+    glanced: list[dict[str, Any]] | None = None
+    if named:  # btree-backed, well estimated: one statement for them all, and the glance
+        glance = _glance(table, columns, filters, params, keyset(contains), contains, limit + 1) if contains else None
+        rows = _named_rows(cur, table, columns, filters, params, [(a, keyset(a)) for a in named], glance, limit + 1, trace)
+        found += [(tier, row) for tier, row in rows if tier < CONTAINS]
+        glanced = [row for tier, row in rows if tier == CONTAINS] if contains else None
     for arm in arms:
         if len(found) > limit:
             break
         if arm.tier >= CONTAINS:
-            rows = _tier_rows(cur, table, columns, filters, params, keyset(arm), arm, limit + 1 - len(found), trace)
+            rows = _tier_rows(
+                cur, table, columns, filters, params, keyset(arm), arm, limit + 1 - len(found), trace,
+                glanced if arm is contains else None,
+            )  # fmt: skip
             found += [(arm.tier, row) for row in rows]
     next_cursor = None
     if len(found) > limit:
@@ -405,9 +416,11 @@ def page(
 
 def _named_rows(
     cur: Cursor[Any], table: str, columns: Sequence[str], filters: Sequence[str], params: Sequence[Any],
-    arms: list[tuple[Arm, tuple[str, list[Any]] | None]], limit: int, trace: Trace | None,
+    arms: list[tuple[Arm, tuple[str, list[Any]] | None]], glance: tuple[str, list[Any]] | None, limit: int,
+    trace: Trace | None,
 ) -> list[tuple[int, dict[str, Any]]]:  # fmt: skip
-    """The newest ``limit`` rows of each of the exact and prefix tiers, in one statement."""
+    """The newest ``limit`` rows of each of the exact and prefix tiers, and what the contains
+    tier's glance finds (tier CONTAINS), in one statement."""
     select = ", ".join(columns)
     parts, args = [], []
     for arm, keyset in arms:
@@ -415,10 +428,26 @@ def _named_rows(
         parts.append(f"(SELECT {select}, {arm.tier:d} AS tier FROM {table} WHERE {where} "
                      f"ORDER BY created_at DESC, id DESC LIMIT {limit:d})")  # fmt: skip
         args += arm_args
+    if glance is not None:
+        parts.append(f"(SELECT *, {CONTAINS:d} AS tier FROM ({glance[0]}) glance)")
+        args += glance[1]
     rows = _run(cur, " UNION ALL ".join(parts), args, trace)
     rows.sort(key=lambda row: (row["created_at"], row["id"]), reverse=True)
     rows.sort(key=lambda row: row["tier"])  # stable: newest first within a tier
     return [(row.pop("tier"), row) for row in rows]
+
+
+def _glance(
+    table: str, columns: Sequence[str], filters: Sequence[str], params: Sequence[Any],
+    keyset: tuple[str, list[Any]] | None, arm: Arm, limit: int,
+) -> tuple[str, list[Any]]:  # fmt: skip
+    """The tier's rows among the GLANCE newest (within the filters), checked without index."""
+    order = "ORDER BY created_at DESC, id DESC"
+    within, args = [*filters, *([keyset[0]] if keyset else [])], [*params, *(keyset[1] if keyset else [])]
+    newest = f"SELECT * FROM {table} " + (f"WHERE {' AND '.join(within)} " if within else "") + f"{order} LIMIT {GLANCE:d}"
+    return f"SELECT {', '.join(columns)} FROM ({newest}) newest WHERE {arm.check} {order} LIMIT {limit:d}", [
+        *args, *arm.check_params,
+    ]
 
 
 def _where(
@@ -434,6 +463,7 @@ def _where(
 def _tier_rows(
     cur: Cursor[Any], table: str, columns: Sequence[str], filters: Sequence[str], params: Sequence[Any],
     keyset: tuple[str, list[Any]] | None, arm: Arm, limit: int, trace: Trace | None,
+    glanced: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The newest ``limit`` rows of one tier (within ``filters`` and after ``keyset``).
 
@@ -459,14 +489,12 @@ def _tier_rows(
     else:
         walk, walk_args = statement, args
     frequent = False
-    if arm.tier == CONTAINS and arm.check is not None:
-        within, within_args = [*filters, *([keyset[0]] if keyset else [])], [*params, *(keyset[1] if keyset else [])]
-        newest = f"SELECT * FROM {table} " + (f"WHERE {' AND '.join(within)} " if within else "") + f"{order} LIMIT {GLANCE:d}"
-        glance = f"SELECT {select} FROM ({newest}) newest WHERE {arm.check} {order} LIMIT {limit:d}"
-        rows = _run(cur, glance, [*within_args, *arm.check_params], trace)
-        if len(rows) == limit:
-            return rows
-        frequent = len(rows) * PROBE >= limit * GLANCE or not arm.indexed  # a walk finds the page sooner
+    if arm.tier == CONTAINS and arm.check is not None and arm.glance:
+        if glanced is None:  # not done with the exact and prefix tiers (a cursor past them)
+            glanced = _run(cur, *_glance(table, columns, filters, params, keyset, arm, limit), trace)
+        if len(glanced) >= limit:
+            return glanced[:limit]
+        frequent = len(glanced) * PROBE >= limit * GLANCE or not arm.indexed  # a walk finds the page sooner
     with cur.connection.transaction():  # for SET LOCAL
         if arm.similarity:
             cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", (str(SIMILARITY),))
