@@ -72,7 +72,7 @@ def records(api: Api) -> Records:
                    opportunity.json()["id"])  # fmt: skip
 
 
-CUSTOMER_TEXT = ["name", "industry", "source", "level", "country", "province", "city", "address", "phone", "fax",
+CUSTOMER_TEXT = ["name", "short_name", "industry", "source", "level", "country", "province", "city", "address", "phone", "fax",
                  "email", "website", "notes", "tags"]  # fmt: skip
 CONTACT_TEXT = ["name", "title", "department", "phone", "mobile", "email", "address", "hobbies"]
 

@@ -149,6 +149,48 @@ def test_registration_with_a_given_id_records_the_same_event_under_that_id() -> 
     registration_refused("kind", customer_id=chosen, kind="vip")  # checked the same way
 
 
+V1_REGISTERED = (
+    '{"timestamp":{"_type_":"datetime","_data_":"2026-03-02T01:30:00+00:00"},'
+    '"originator_topic":"crm_es.aggregates.customer:Customer","actor":"system","correlation_id":null,'
+    '"causation_id":null,"name":"宁波慈穗贸业有限公司","kind":"customer",'
+    '"owner_id":{"_type_":"uuid","_data_":"0000000000004000800000000000000a"},"industry":null,"source":null,'
+    '"level":null,"country":null,"province":null,"city":"宁波市","address":null,"phone":null,"fax":null,'
+    '"email":null,"website":null,"notes":null,"annual_revenue":null,'
+    '"credit_limit":{"_type_":"decimal","_data_":"500000.00"},"employees":null,"tags":{"_type_":"tuple","_data_":[]}}'
+).encode()
+"""A Customer.Registered event as version 1 stored it: no short_name, no class_version."""
+
+
+def test_a_registered_event_stored_before_short_names_still_loads_without_one() -> None:
+    from eventsourcing.persistence import Mapper, StoredEvent
+
+    from crm_es.store import OrjsonTranscoder
+
+    mapper = Mapper(transcoder=OrjsonTranscoder())
+    stored = StoredEvent(
+        originator_id=WANG, originator_version=1, topic="crm_es.aggregates.customer:Customer.Registered",
+        state=V1_REGISTERED,
+    )  # fmt: skip
+    event = mapper.to_domain_event(stored)
+    assert isinstance(event, Customer.Registered)
+    assert event.short_name is None
+    customer = given([event])
+    assert customer.name == "宁波慈穗贸业有限公司"
+    assert customer.profile["short_name"] is None and customer.profile["city"] == "宁波市"
+    assert customer.profile["credit_limit"] == Decimal("500000.00")
+    assert set(customer.profile) == set(PROFILE_FIELDS)
+
+
+def test_new_registered_events_are_version_2_with_the_short_name() -> None:
+    event = registered(short_name=" 慈穗 ")[0]
+    assert type(event).class_version == 2
+    assert event.short_name == "慈穗"
+
+
+def test_registration_refuses_a_short_name_longer_than_50_characters() -> None:
+    registration_refused("short_name", short_name="慈" * 51)
+
+
 @pytest.mark.parametrize("blank", ["", "   ", "\t\n", None])
 def test_registration_refuses_a_blank_name(blank: str | None) -> None:
     registration_refused("name", name=blank)

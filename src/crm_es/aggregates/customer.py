@@ -21,6 +21,7 @@ ACTIVITY_KINDS = ("visit", "call", "email", "meeting", "other")
 
 TEXT_FIELDS = {
     # field: maximum length
+    "short_name": 50,  # 简称: what staff call the customer, e.g. 慈穗 for 宁波慈穗贸业有限公司
     "industry": 100,
     "source": 100,
     "level": 50,
@@ -173,13 +174,46 @@ class Customer(CrmAggregate):
         # The same "Registered" event as above, with the given id as its originator id.
         return cls._create(cls.Registered, id=customer_id, **kwargs)  # type: ignore[attr-defined]
 
-    @event("Registered")
+    class Registered(CrmAggregate.Created):
+        """A customer is registered with all its profile fields (None where not given).
+
+        Version 2 added ``short_name``; version 1 events read as having none."""
+
+        class_version = 2
+
+        name: str
+        kind: str
+        owner_id: UUID
+        short_name: str | None
+        industry: str | None
+        source: str | None
+        level: str | None
+        country: str | None
+        province: str | None
+        city: str | None
+        address: str | None
+        phone: str | None
+        fax: str | None
+        email: str | None
+        website: str | None
+        notes: str | None
+        annual_revenue: Decimal | None
+        credit_limit: Decimal | None
+        employees: int | None
+        tags: tuple[str, ...]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["short_name"] = None
+
+    @event(Registered)
     def __init__(  # noqa: PLR0913 - one parameter per profile field
         self,
         *,
         name: str,
         kind: str,
         owner_id: UUID,
+        short_name: str | None = None,
         industry: str | None = None,
         source: str | None = None,
         level: str | None = None,
@@ -201,9 +235,9 @@ class Customer(CrmAggregate):
         self.owner_id = owner_id
         self.profile: dict[str, Any] = {f: None for f in PROFILE_FIELDS}
         self.profile.update(
-            name=name, industry=industry, source=source, level=level, country=country,
-            province=province, city=city, address=address, phone=phone, fax=fax, email=email,
-            website=website, notes=notes, annual_revenue=annual_revenue,
+            name=name, short_name=short_name, industry=industry, source=source, level=level,
+            country=country, province=province, city=city, address=address, phone=phone, fax=fax,
+            email=email, website=website, notes=notes, annual_revenue=annual_revenue,
             credit_limit=credit_limit, employees=employees, tags=tuple(tags),
         )  # fmt: skip
         self.contacts: dict[UUID, dict[str, Any]] = {}

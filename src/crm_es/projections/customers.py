@@ -1,8 +1,8 @@
-"""Customers read model: the customer list with fuzzy search, contacts and activities."""
+"""Customers read model: the customer list with search (``projections/search.py``), contacts
+and activities."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any
@@ -12,8 +12,9 @@ from psycopg import Cursor
 from psycopg.rows import dict_row
 
 from crm_es.aggregates.customer import MONEY_FIELDS, PROFILE_FIELDS, TEXT_FIELDS, Customer
+from crm_es.projections import search
 from crm_es.projections.base import Batch, FoldingProjection, live_schema, q
-from crm_es.projections.paging import Page, decode_cursor, encode_cursor, like_pattern
+from crm_es.projections.paging import Page, decode_cursor, encode_cursor
 
 SCHEMA = live_schema("customers")
 
@@ -30,12 +31,8 @@ ACTIVITY_COLUMNS = (
     "next_step", "recorded_by", "recorded_at",
 )  # fmt: skip
 
-SIMILARITY_THRESHOLD = 0.45
-"""Word similarity (pg_trgm) above which a customer matches ``q`` without containing it."""
-
-
 _STORED_CUSTOMER = (
-    "id", "name", "kind", "owner_id", *TEXT_FIELDS, *MONEY_FIELDS, "employees", "tags", "contact_search",
+    "id", "name", "kind", "owner_id", *TEXT_FIELDS, *MONEY_FIELDS, "employees", "tags", *search.COLUMNS,
     "contact_count", "activity_count", "last_activity_at", "created_at", "updated_at", "version",
 )  # fmt: skip
 _STORED_CONTACT = CONTACT_COLUMNS
@@ -52,8 +49,11 @@ _UPSERT_CUSTOMER = _upsert("customers", _STORED_CUSTOMER)
 _UPSERT_CONTACT = _upsert("contacts", _STORED_CONTACT)
 
 
-_CHANGED, _CONTACTS_CHANGED = "_changed", "_contacts_changed"
-"""Marks on a row in memory (not columns): it changed; its contacts changed."""
+_CHANGED, _CONTACTS_CHANGED, _SEARCH_CHANGED, _NAME_CHANGED = "_changed", "_contacts_changed", "_search", "_name"
+"""Marks on a row in memory (not columns): it changed; its contacts changed; what it is found
+by changed (name, short name, phone, contacts); its name changed (pinyin initials)."""
+
+_SEARCHED_FIELDS = frozenset({"name", "short_name", "phone"})
 
 
 class _Batch(Batch):
@@ -92,7 +92,7 @@ class _Batch(Batch):
         row["version"] = e.originator_version
         row[_CHANGED] = True
         if contacts_changed:
-            row[_CONTACTS_CHANGED] = True
+            row[_CONTACTS_CHANGED] = row[_SEARCH_CHANGED] = True
         return row
 
     def demote_primary(self, customer_id: UUID) -> None:
@@ -104,10 +104,15 @@ class _Batch(Batch):
     def write(self, cur: Cursor[Any], schema: str) -> None:
         customers = [row for row in self.customers.values() if _CHANGED in row]
         for row in customers:
-            if _CONTACTS_CHANGED in row:
+            if _SEARCH_CHANGED in row:
                 contacts = sorted(self.contacts.get(row["id"], {}).values(), key=lambda c: (c["created_at"], c["id"]))
-                row["contact_search"] = " ".join(f"{c['name']} {c['mobile'] or ''} {c['phone'] or ''}" for c in contacts)
                 row["contact_count"] = len(contacts)
+                row.update(search.columns(
+                    row["name"], short_name=row["short_name"],
+                    phones=[row["phone"], *(p for c in contacts for p in (c["mobile"], c["phone"]))],
+                    names=[c["name"] for c in contacts],
+                    initials=None if _NAME_CHANGED in row else row["search_initials"],
+                ))  # fmt: skip
         self._store(cur, schema, "customers", _STORED_CUSTOMER, _UPSERT_CUSTOMER, customers)
         by_id = {cid: c for contacts in self.contacts.values() for cid, c in contacts.items()}
         contacts = [by_id[i] for i in self.changed_contacts]
@@ -129,8 +134,9 @@ class _Batch(Batch):
 
 
 _TYPES = {
-    **{c: "text" for c in (*TEXT_FIELDS, "name", "kind", "contact_search", "title", "department", "mobile",
-                           "hobbies", "summary", "next_step", "recorded_by")},
+    **{c: "text" for c in (*TEXT_FIELDS, "name", "kind", "title", "department", "mobile", "hobbies", "summary",
+                           "next_step", "recorded_by")},
+    **search.TYPES,
     **{c: "uuid" for c in ("id", "owner_id", "customer_id", "contact_id", "opportunity_id")},
     **{c: "numeric" for c in MONEY_FIELDS},
     **{c: "int4" for c in ("employees", "contact_count", "activity_count", "version")},
@@ -149,7 +155,7 @@ def _copy(cur: Cursor[Any], schema: str, table: str, columns: tuple[str, ...], r
 
 class CustomersProjection(FoldingProjection):
     name = "customers"
-    version = 3
+    version = 4
     batch = _Batch
     ddl = """
     CREATE TABLE {s}.customers (
@@ -157,20 +163,17 @@ class CustomersProjection(FoldingProjection):
         name text NOT NULL,
         kind text NOT NULL,
         owner_id uuid NOT NULL,
-        industry text, source text, level text, country text, province text, city text,
+        short_name text, industry text, source text, level text, country text, province text, city text,
         address text, phone text, fax text, email text, website text, notes text,
         annual_revenue numeric(17, 2), credit_limit numeric(17, 2), employees integer,
         tags text[] NOT NULL DEFAULT '{}',
-        contact_search text NOT NULL DEFAULT '',
         contact_count integer NOT NULL DEFAULT 0,
         activity_count integer NOT NULL DEFAULT 0,
         last_activity_at timestamptz,
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL,
         version integer NOT NULL,
-        search text GENERATED ALWAYS AS (
-            lower(name || ' ' || coalesce(phone, '') || ' ' || contact_search)
-        ) STORED
+    """ + search.DDL + """
     ) WITH (fillfactor = 80);  -- room on each page, so counter updates stay heap-only
 
     CREATE TABLE {s}.contacts (
@@ -198,8 +201,7 @@ class CustomersProjection(FoldingProjection):
         recorded_at timestamptz NOT NULL
     );
     """
-    indexes = """
-    CREATE INDEX customers_search ON {s}.customers USING gin (search gin_trgm_ops);
+    indexes = search.indexes("{s}", "customers") + """
     CREATE INDEX customers_recent ON {s}.customers (created_at DESC, id DESC);
     CREATE INDEX customers_owner ON {s}.customers (owner_id, created_at DESC, id DESC);
     CREATE INDEX customers_region ON {s}.customers (province, city);
@@ -219,16 +221,22 @@ class CustomersProjection(FoldingProjection):
             return  # already projected
         row = {f: getattr(e, f) for f in PROFILE_FIELDS}
         row.update(
-            id=e.originator_id, kind=e.kind, owner_id=e.owner_id, tags=list(e.tags), contact_search="",
-            contact_count=0, activity_count=0, last_activity_at=None, created_at=e.timestamp,
+            id=e.originator_id, kind=e.kind, owner_id=e.owner_id, tags=list(e.tags), contact_count=0,
+            activity_count=0, last_activity_at=None, created_at=e.timestamp,
         )  # fmt: skip
+        row[_SEARCH_CHANGED] = row[_NAME_CHANGED] = True
         batch.customers[e.originator_id] = row
         batch.touch(e)
 
     @fold.register
     def _profile_updated(self, e: Customer.ProfileUpdated, batch: _Batch) -> None:
         changes = {f: (list(v) if f == "tags" else v) for f, v in e.changes.items() if f in PROFILE_FIELDS}
-        batch.touch(e).update(changes)
+        row = batch.touch(e)
+        row.update(changes)
+        if not _SEARCHED_FIELDS.isdisjoint(changes):
+            row[_SEARCH_CHANGED] = True
+            if "name" in changes:
+                row[_NAME_CHANGED] = True
 
     @fold.register
     def _reclassified(self, e: Customer.Reclassified, batch: _Batch) -> None:
@@ -300,54 +308,38 @@ def list_customers(
     q_text: str | None = None,
     owners: frozenset[UUID] | None = None,
 ) -> Page:
-    """Customers newest first, or best match first when searching with ``q_text``; only those
-    owned by ``owners`` when given (the caller's data scope)."""
+    """Customers newest first, or when searching with ``q_text`` best match first (exact, prefix,
+    contains, fuzzy; newest first within each); only those owned by ``owners`` when given (the
+    caller's data scope)."""
     where: list[str] = []
     params: list[Any] = []
     if owners is not None:
-        where.append("owner_id = ANY(%s)")
-        params.append(list(owners))
+        if len(owners) == 1:  # a salesperson's own: the owner index gives them newest first
+            where.append("owner_id = %s")
+            params.append(next(iter(owners)))
+        else:
+            where.append("owner_id = ANY(%s)")
+            params.append(list(owners))
     for column, value in (("owner_id", owner_id), ("kind", kind), ("province", province),
                           ("city", city), ("industry", industry)):  # fmt: skip
         if value is not None:
             where.append(f"{column} = %s")
             params.append(value)
     if q_text:
-        needle = q_text.strip().lower()
-        pattern = like_pattern(needle)
-        score = "(CASE WHEN search LIKE %s THEN 1.0 ELSE word_similarity(%s, search) END)::float8"
-        select = f"SELECT {', '.join(CUSTOMER_COLUMNS)}, {score} AS score FROM {{s}}.customers"
-        select_params: list[Any] = [pattern, needle]
-        where.append(f"(search LIKE %s OR word_similarity(%s, search) >= {SIMILARITY_THRESHOLD})")
-        params += [pattern, needle]
-        order, key = "score DESC, id DESC", ("score", "id")
-        if cursor:
-            after = decode_cursor(cursor, "search", _finite_float, UUID)
-            where.append(f"({score}, id) < (%s, %s)")
-            params += [pattern, needle, *after]
-    else:
-        select, select_params = _SELECT_CUSTOMER, []
-        order, key = "created_at DESC, id DESC", ("created_at", "id")
-        if cursor:
-            where.append("(created_at, id) < (%s, %s)")
-            params += decode_cursor(cursor, "recent", _aware, UUID)
-    statement = select + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order} LIMIT %s"
-    rows = cur.execute(q(SCHEMA, statement), [*select_params, *params, limit + 1]).fetchall()
+        return search.page(
+            cur, table=f'"{SCHEMA}".customers', columns=CUSTOMER_COLUMNS, filters=where, params=params,
+            q=q_text, limit=limit, cursor=cursor,
+        )  # fmt: skip
+    if cursor:
+        where.append("(created_at, id) < (%s, %s)")
+        params += decode_cursor(cursor, "recent", _aware, UUID)
+    statement = _SELECT_CUSTOMER + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at DESC, id DESC LIMIT %s"
+    rows = cur.execute(q(SCHEMA, statement), [*params, limit + 1]).fetchall()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor("search" if q_text else "recent", [_cursor_value(last[k]) for k in key])
-    for row in rows:
-        row.pop("score", None)
+        next_cursor = encode_cursor("recent", [rows[-1]["created_at"].isoformat(), str(rows[-1]["id"])])
     return Page(rows, next_cursor)
-
-
-def _finite_float(value: Any) -> float:
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError("not finite")
-    return number
 
 
 def _aware(value: Any) -> datetime:
@@ -355,14 +347,6 @@ def _aware(value: Any) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("naive")
     return moment
-
-
-def _cursor_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    return value
 
 
 def list_contacts(cur: Cursor[Any], customer_id: UUID) -> list[dict[str, Any]]:

@@ -78,7 +78,12 @@ def list_customers(
     industry: Annotated[Text | None, Query(max_length=100)] = None,
     q: Annotated[
         Text | None,
-        Query(max_length=100, description="Fuzzy search over name, phone and contact names; Chinese substrings and small typos match."),
+        Query(
+            max_length=100,
+            description="Search name, short name, pinyin initials (nbcs), phone numbers, contact names and "
+            "phones: exact matches first, then prefix, contains, similar (Latin typos); newest first within "
+            "each. Latin or digit queries of one or two characters match exact and prefix only.",
+        ),
     ] = None,
 ) -> Any:
     with reader.cursor() as cur:

@@ -16,6 +16,9 @@ ActivityKind = Literal["visit", "call", "email", "meeting", "other"]
 
 
 class CustomerFields(Strict):
+    short_name: Text | None = Field(
+        None, max_length=50, examples=["慈穗"], description="简称: the name staff use day to day; searchable."
+    )
     industry: Text | None = Field(None, max_length=100, examples=["纺织服装"])
     source: Text | None = Field(None, max_length=100, examples=["展会"])
     level: Text | None = Field(None, max_length=50, examples=["A"])
@@ -44,6 +47,7 @@ class CustomerCreate(CustomerFields):
             "examples": [
                 {
                     "name": "宁波慈穗贸业有限公司",
+                    "short_name": "慈穗",
                     "kind": "customer",
                     "industry": "纺织服装",
                     "province": "浙江省",
@@ -75,6 +79,7 @@ class CustomerOut(BaseModel):
     name: str
     kind: Kind
     owner_id: UUID
+    short_name: str | None = None
     industry: str | None = None
     source: str | None = None
     level: str | None = None
