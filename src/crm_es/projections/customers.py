@@ -49,9 +49,10 @@ _UPSERT_CUSTOMER = _upsert("customers", _STORED_CUSTOMER)
 _UPSERT_CONTACT = _upsert("contacts", _STORED_CONTACT)
 
 
-_CHANGED, _CONTACTS_CHANGED, _SEARCH_CHANGED, _NAME_CHANGED = "_changed", "_contacts_changed", "_search", "_name"
-"""Marks on a row in memory (not columns): it changed; its contacts changed; what it is found
-by changed (name, short name, phone, contacts); its name changed (pinyin initials)."""
+_CHANGED, _SEARCH_CHANGED, _NAME_CHANGED = "_changed", "_search", "_name"
+"""Marks on a row in memory (not columns): it changed; what it is found by changed (name, short
+name, phone or its contacts: search columns and contact count recomputed); its name changed
+(pinyin initials recomputed too)."""
 
 _SEARCHED_FIELDS = frozenset({"name", "short_name", "phone"})
 
@@ -92,7 +93,7 @@ class _Batch(Batch):
         row["version"] = e.originator_version
         row[_CHANGED] = True
         if contacts_changed:
-            row[_CONTACTS_CHANGED] = row[_SEARCH_CHANGED] = True
+            row[_SEARCH_CHANGED] = True
         return row
 
     def demote_primary(self, customer_id: UUID) -> None:
