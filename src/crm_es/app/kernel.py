@@ -387,3 +387,29 @@ class CustomerDirectory(Protocol):
 
     def kind_of(self, customer_id: UUID) -> str:
         """The customer's kind (customer, competitor, …)."""
+
+
+class StockReservations(Protocol):
+    """Stock, as orders need it. The orders context loads the stock items an order touches,
+    changes them in memory together with the order, and the kernel saves the order and every
+    item in one transaction (``Kernel.execute`` with all of them in its list): a concurrent
+    change to any of them makes the whole command retry, so stock is never oversold and an
+    order is never confirmed without its reservation. Quantities are ``Decimal``."""
+
+    def load(self, stock_item_ids: Sequence[UUID], field_name: str) -> list[CrmAggregate]:
+        """The stock items, in the order given (422 on ``field_name`` for an unknown id)."""
+
+    def reserve(self, items: Sequence[CrmAggregate], order_id: UUID, lines: Sequence[tuple[UUID, Any]]) -> None:
+        """Reserve ``lines`` (stock item id, quantity) for the order; a ``Conflict`` naming
+        every short item (requested, available) if any line cannot be met, changing nothing."""
+
+    def release(self, items: Sequence[CrmAggregate], order_id: UUID) -> None:
+        """Release whatever the order still holds reserved on these items (a cancelled order)."""
+
+    def ship(self, items: Sequence[CrmAggregate], order_id: UUID, lines: Sequence[tuple[UUID, Any]]) -> None:
+        """Ship ``lines`` against the order's reservation (a delivery): on hand and reserved fall."""
+
+    def take_back(
+        self, items: Sequence[CrmAggregate], order_id: UUID, lines: Sequence[tuple[UUID, Any]], *, restock: bool
+    ) -> None:
+        """Goods of the order come back (a return): restocked, or scrapped and recorded."""
