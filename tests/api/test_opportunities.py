@@ -449,3 +449,29 @@ def test_the_competitor_report_counts_deals_won_and_lost_against_each_competitor
     assert lines[huaxin]["name"].startswith("华鑫纺织")
     csv_file = me.get("/reports/competitors", params={"format": "csv"}).content.decode("utf-8-sig").splitlines()
     assert csv_file[0].startswith("competitor_id,name,opportunities,open,won_count") and len(csv_file) == 3
+
+
+# The customer's history --------------------------------------------------------------------------
+
+
+def test_the_customers_history_holds_its_opportunities_events_in_order(api: Api, seller: tuple[str, Api, str]) -> None:
+    _, as_seller, _ = seller
+    customer_id = as_seller.create_customer()["id"]
+    other_customer = as_seller.create_customer()["id"]
+    first = _open(as_seller, customer_id)
+    elsewhere = _open(as_seller, other_customer)
+    assert as_seller.post(f"/customers/{customer_id}/contacts", json={"name": "王芳"}).status_code == 201
+    assert as_seller.post(f"/opportunities/{first['id']}/stage", json={"stage": "proposal"}).status_code == 200
+
+    items = as_seller.get(f"/customers/{customer_id}/history").json()["items"]
+    assert [(i["aggregate_type"], i["event_type"]) for i in items] == [
+        ("Customer", "Customer.Registered"),
+        ("Opportunity", "Opportunity.Opened"),
+        ("Customer", "Customer.ContactAdded"),
+        ("Opportunity", "Opportunity.StageChanged"),
+    ]
+    positions = [i["position"] for i in items]
+    assert positions == sorted(positions)
+    assert elsewhere["id"] not in {i["aggregate_id"] for i in items}
+    lines = as_seller.get(f"/customers/{customer_id}/history", params={"format": "jsonl"}).text.splitlines()
+    assert len(lines) == len(items)

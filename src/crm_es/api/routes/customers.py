@@ -246,7 +246,7 @@ def customer_history(
     customer_id: UUID, principal: CanRead, runtime: RuntimeDep,
     format: Annotated[Literal["json", "jsonl"], Query(description="jsonl streams one event per line.")] = "json",  # noqa: A002
 ) -> Any:  # fmt: skip
-    items = (describe_event(n.id, e) for n, e in runtime.app.customers.history(principal.context(), customer_id))
+    items = (describe_event(n.id, e) for n, e in runtime.customer_history(principal.context(), customer_id))
     if format == "jsonl":
         return StreamingResponse(_jsonl(items), media_type="application/x-ndjson")
     return JSONAnswer({"items": list(items)})
