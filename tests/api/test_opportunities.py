@@ -475,3 +475,49 @@ def test_the_customers_history_holds_its_opportunities_events_in_order(api: Api,
     assert elsewhere["id"] not in {i["aggregate_id"] for i in items}
     lines = as_seller.get(f"/customers/{customer_id}/history", params={"format": "jsonl"}).text.splitlines()
     assert len(lines) == len(items)
+
+
+# The customer's 360° view ------------------------------------------------------------------------
+
+
+def test_the_overview_shows_contacts_activities_and_opportunities_within_scope(api: Api, seller: tuple[str, Api, str]) -> None:
+    seller_id, as_seller, _ = seller
+    customer_id = as_seller.create_customer()["id"]
+    for name, primary in (("李雷", False), ("韩梅梅", True)):
+        assert as_seller.post(f"/customers/{customer_id}/contacts", json={"name": name, "primary": primary}).status_code == 201
+    for day in range(1, 8):
+        logged = as_seller.post(f"/customers/{customer_id}/activities", json={
+            "kind": "call", "occurred_at": f"2026-10-0{day}T09:00:00+08:00", "summary": f"第{day}次电话"})
+        assert logged.status_code == 201, logged.text
+    won = _open(as_seller, customer_id, amount="30000.00")
+    assert as_seller.post(f"/opportunities/{won['id']}/win", json={"amount": "28000.50"}).status_code == 200
+    _open(as_seller, customer_id, amount="12000.00")
+    latest = _open(as_seller, customer_id, amount="8000.00")
+    # someone else's opportunity on the same customer: outside a salesperson's own scope
+    other_id, as_other = _seller(api)
+    _open(api, customer_id, amount="99999.00", owner_id=other_id)
+
+    overview = as_seller.get(f"/customers/{customer_id}/overview", params={"min_position": latest["position"]}).json()
+    assert overview["customer"]["id"] == customer_id
+    assert overview["contacts"]["count"] == 2
+    assert [c["name"] for c in overview["contacts"]["latest"]] == ["韩梅梅", "李雷"]
+    assert overview["activities"]["count"] == 7
+    assert [a["summary"] for a in overview["activities"]["latest"]] == [f"第{d}次电话" for d in (7, 6, 5, 4, 3)]
+    deals = overview["opportunities"]
+    assert (deals["count"], deals["open"], deals["won"], deals["lost"]) == (3, 2, 1, 0)
+    assert (deals["open_amount"], deals["won_amount"]) == ("20000.00", "28000.50")
+    assert deals["latest"][0]["id"] == latest["id"]
+
+    everything = api.get(f"/customers/{customer_id}/overview").json()["opportunities"]
+    assert (everything["count"], everything["open_amount"]) == (4, "119999.00")
+    assert as_other.get(f"/customers/{customer_id}/overview").status_code == 404
+
+
+def test_the_overview_leaves_out_what_the_caller_may_not_read(api: Api, seller: tuple[str, Api, str]) -> None:
+    _, as_seller, _ = seller
+    customer_id = as_seller.create_customer()["id"]
+    _, as_service = _seller(api, role="service")
+    overview = as_service.get(f"/customers/{customer_id}/overview").json()
+    assert "opportunities" not in overview
+    assert overview["contacts"]["count"] == 0
+    assert as_service.get(f"/customers/{uuid.uuid4()}/overview").status_code == 404

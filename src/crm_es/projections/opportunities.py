@@ -17,15 +17,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import singledispatchmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from psycopg import Cursor
 
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.opportunity import Opportunity
-from crm_es.projections.base import Projection, live_schema, q
+from crm_es.projections.base import OVERVIEW_LATEST, Projection, live_schema, q
 from crm_es.projections.paging import Page, decode_cursor, encode_cursor, like_pattern
+
+if TYPE_CHECKING:
+    from crm_es.access import Access
 
 SCHEMA = live_schema("opportunities")
 
@@ -111,6 +114,31 @@ class OpportunitiesProjection(Projection):
     CREATE INDEX opportunities_title ON {s}.opportunities USING gin (lower(title) gin_trgm_ops);
     CREATE INDEX stage_history_stage ON {s}.stage_history (stage, entered_at);
     """
+
+    def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
+        """The customer's opportunities within the caller's scope: open, won and lost with their
+        amounts, and the latest few."""
+        if not access.allows("opportunities:read"):
+            return {}
+        where, params = "o.customer_id = %s", [customer_id]
+        owners = access.owners("opportunities")
+        if owners is not None:
+            where += " AND o.owner_id = ANY(%s)"
+            params.append(list(owners))
+        totals = cur.execute(
+            q(SCHEMA, "SELECT count(*) AS count, "
+                      "count(*) FILTER (WHERE status = 'open') AS open, "
+                      "coalesce(sum(amount) FILTER (WHERE status = 'open'), 0) AS open_amount, "
+                      "count(*) FILTER (WHERE status = 'won') AS won, "
+                      "coalesce(sum(amount) FILTER (WHERE status = 'won'), 0) AS won_amount, "
+                      "count(*) FILTER (WHERE status = 'lost') AS lost "
+                      f"FROM {{s}}.opportunities o WHERE {where}"),
+            params,
+        ).fetchone()  # fmt: skip
+        latest = cur.execute(
+            q(SCHEMA, _SELECT + f" WHERE {where} ORDER BY o.created_at DESC, o.id DESC LIMIT {OVERVIEW_LATEST}"), params
+        ).fetchall()
+        return {"opportunities": {**totals, "latest": latest}}
 
     @singledispatchmethod
     def apply(self, event: Any, cur: Cursor[Any], schema: str, position: int) -> None:

@@ -24,6 +24,7 @@ from crm_es.api.schemas.customers import (
     ContactOut,
     ContactUpdate,
     CustomerCreate,
+    CustomerOverview,
     CustomerOut,
     CustomerPage,
     CustomerReassign,
@@ -221,6 +222,23 @@ def log_activity(
         ctx=ctx, customer_id=customer_id, expected_version=expected_version, **body.model_dump(exclude_unset=True)
     )
     return answer(response, written, f"/api/v1/customers/{customer_id}/activities")
+
+
+@router.get(
+    "/{customer_id}/overview", response_model=CustomerOverview, operation_id="customers-overview",
+    summary="The customer's 360° view: contacts, activities, opportunities, orders, receivables, tickets",
+    responses=problems(401, 403, 404, 422, 503),
+)  # fmt: skip
+def customer_overview(
+    customer_id: UUID, principal: CanRead, reader: Annotated[Reader, reads("*")], runtime: RuntimeDep
+) -> Any:
+    """Each read model adds its sections (``Projection.overview``), filtered by the caller's
+    permissions and data scope."""
+    with reader.cursor() as cur:
+        overview: dict[str, Any] = {"customer": _visible(cur, principal, customer_id)}
+        for projection in runtime.read_side.projections.values():
+            overview.update(projection.overview(cur, customer_id, principal.access))
+    return reader.answer(overview)
 
 
 @router.get(
