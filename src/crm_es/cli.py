@@ -171,23 +171,47 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     size = get_size(args.size)
     with _runtime(settings) as runtime:
         bar, progress = _progress_bar(f"seed-demo {size.name}", unit="customer")
+        bars = [bar]
+
+        def opportunity_progress(done: int, total: int) -> None:  # a bar of its own, once customers are done
+            if len(bars) == 1:
+                bars[0].close()
+                bars.append(_progress_bar(f"seed-demo {size.name} opportunities", unit="customer")[0])
+            shown = bars[-1]
+            if done == 0 and shown.n == 0:
+                shown.reset(total)
+            shown.total = total
+            shown.update(done - shown.n)
+
         try:
-            report = seed(runtime, size=size, seed=args.seed, progress=progress)
+            report = seed(
+                runtime, size=size, seed=args.seed, progress=progress, opportunity_progress=opportunity_progress
+            )
         except KeyboardInterrupt:
-            bar.close()
+            bars[-1].close()
+            what = "customers" if len(bars) == 1 else "customers' opportunities"
             print(
-                f"crm-es: interrupted after {bar.n} of {size.customers} customers; every chunk saved is "
+                f"crm-es: interrupted after {bars[-1].n} of {size.customers} {what}; every chunk saved is "
                 "complete, and the same command continues where this one stopped",
                 file=sys.stderr,
             )
             return 130
-        bar.close()
+        bars[-1].close()
         elapsed = max(report.seconds, 1e-6)
         print(
             f"{report.departments} departments, {report.users} users, {report.customers} customers "
             f"({report.written} written now, {report.existing} already there); written: {report.contacts} contacts, "
             f"{report.activities} activities, {report.events} customer events in {elapsed:.1f} s "
             f"({report.events / elapsed:,.0f} events/s)"
+        )
+        opp = report.opportunities
+        opp_elapsed = max(opp.seconds, 1e-6)
+        print(
+            f"opportunities: {opp.chunks - opp.existing_chunks} chunks written now, {opp.existing_chunks} already "
+            f"there; written: {opp.opportunities} opportunities ({', '.join(f'{n} {s}' for s, n in sorted(opp.outcomes.items()))}), "
+            f"{opp.events} opportunity events in {opp_elapsed:.1f} s ({opp.events / opp_elapsed:,.0f} events/s); "
+            f"{opp.competitors} competitors named"
+            + (f" ({opp.registered_competitors} registered now)" if opp.registered_competitors else "")
         )
         if report.kept_passwords:
             print(
@@ -268,10 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--format", choices=["text", "jsonl"], default="text")
     history.set_defaults(func=cmd_history)
 
-    seed = sub.add_parser("seed-demo", help="load realistic demo data (Chinese SME customers)")
+    seed = sub.add_parser("seed-demo", help="load realistic demo data (Chinese SME customers and their opportunities)")
     seed.add_argument(
         "--size", choices=["small", "medium", "large"], default="small",
-        help="small: 60 customers; medium: 10,000; large: 100,000 (with about 200,000 contacts and 220,000 activities)",
+        help="small: 60 customers; medium: 10,000; large: 100,000 (with about 200,000 contacts, 220,000 activities "
+        "and 230,000 opportunities over three years)",
     )
     seed.add_argument("--seed", type=int, default=20261124, help="random seed (same seed, same data)")
     seed.set_defaults(func=cmd_seed_demo)

@@ -99,6 +99,8 @@ class Seeded:
     seconds: float = 0.0  # spent on the customers (planning, building, saving), staff left out
     kept_passwords: list[str] = field(default_factory=list)
     """Demo usernames that existed already with another password than the demo's: kept as they are."""
+    opportunities: Any = None
+    """What seeding the opportunities did (``demo.opportunities.OpportunitiesSeeded``)."""
 
     @property
     def written(self) -> int:
@@ -113,12 +115,14 @@ def seed(
     seed: int = DEFAULT_SEED,
     progress: Callable[[int, int], None] | None = None,
     today: date | None = None,
+    opportunity_progress: Callable[[int, int], None] | None = None,
 ) -> Seeded:
     """Load the demo data of ``size``: the staff through the application's commands, then the
     customers a chunk per transaction, leaving out those already stored.
 
-    ``progress(done, total)`` counts customers (stored now or before) after each chunk.
-    ``today`` (default: the date in China now) ends the activities' window."""
+    ``progress(done, total)`` counts customers (stored now or before) after each chunk, and
+    ``opportunity_progress`` the customers whose opportunities are stored (demo/opportunities.py).
+    ``today`` (default: the date in China now) ends the activities' window and the opportunities'."""
     size = get_size(size)
     today = today or datetime.now(CHINA_TIME).date()
     app = runtime.app
@@ -159,6 +163,11 @@ def seed(
         report.seconds = monotonic() - started
         if progress is not None:
             progress(indexes.stop, size.customers)
+    from crm_es.demo.opportunities import seed_opportunities
+
+    report.opportunities = seed_opportunities(
+        app, size=size, seed=seed, today=today, owners=owners, layout=spread, progress=opportunity_progress
+    )
     return report
 
 
