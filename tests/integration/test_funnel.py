@@ -19,8 +19,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from crm_es.aggregates.opportunity import Opportunity
-from crm_es.aggregates.pipeline import DEFAULT_STAGES
-from crm_es.projections.opportunities import OpportunitiesProjection, funnel
+from crm_es.aggregates.pipeline import DEFAULT_STAGES, Pipeline
+from crm_es.projections.opportunities import OpportunitiesProjection, funnel, funnel_exact
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 STAGES = tuple(s["key"] for s in DEFAULT_STAGES)
@@ -74,6 +74,7 @@ def cur(runtime) -> Iterator[tuple[psycopg.Cursor[Any], str]]:  # type: ignore[n
     story.then(c, 8.5, lambda o: o.change_amount("350.00"))
     story.open(3, "50.00")
     story.events.sort(key=lambda e: e.timestamp)
+    story.events.insert(0, dataclasses.replace(Pipeline.create().collect_events()[0], timestamp=day(-30)))
     with psycopg.connect(runtime.database.conninfo, row_factory=dict_row) as conn:
         with conn.cursor() as c_:
             OpportunitiesProjection().create_tables(c_, schema)
