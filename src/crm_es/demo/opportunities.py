@@ -423,6 +423,7 @@ def _open(planned: PlannedOpportunity, owners: Mapping[str, UUID], stages: Seque
             customer_id=planned.customer_id, title=planned.title, amount=planned.amount,
             expected_close_date=planned.expected_close_date, owner_id=owners[planned.owner], stages=stages,
             stage=planned.stage, source=planned.source, competitor_ids=planned.competitor_ids,
+            opportunity_id=planned.id,
         )  # fmt: skip
     for step in planned.steps:
         with occurring_at(step.at):
