@@ -13,7 +13,7 @@ import dataclasses
 import random
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -43,6 +43,10 @@ def _story(rng: random.Random, keys: list[str], customer: uuid.UUID, start: date
     events = [dataclasses.replace(e, timestamp=at) for e in opportunity.collect_events()]
     for _ in range(rng.randrange(12)):
         at += timedelta(hours=rng.choice((0.001, 1, 5, 30, 200)))
+        if rng.random() < 0.05:  # now and then exactly at a midnight: a day's, or the first of a month's
+            local = at.astimezone(BUCKET_ZONE).date()
+            following = (local.replace(day=28) + timedelta(days=4)).replace(day=1) if rng.random() < 0.5 else local
+            at = datetime.combine(following + timedelta(days=0 if following > local else 1), time(), BUCKET_ZONE)
         if at >= end:
             break
         roll = rng.random()
@@ -110,7 +114,9 @@ def _apply(conn: psycopg.Connection[Any], events: list[Any], rng: random.Random)
 def _moments(rng: random.Random) -> list[datetime]:
     month_starts = [datetime(2026, m, 1, tzinfo=BUCKET_ZONE) for m in (1, 2, 3, 4, 5)]
     random_moments = [T0 + timedelta(hours=rng.uniform(-48, 130 * 24)) for _ in range(12)]
-    return [*month_starts, *(m - timedelta(microseconds=1) for m in month_starts), *random_moments, T0 + timedelta(days=400)]
+    midnights = [datetime(2026, 2, d, tzinfo=BUCKET_ZONE) for d in (2, 15, 27)]
+    return [*month_starts, *(m - timedelta(microseconds=1) for m in month_starts), *midnights, *random_moments,
+            T0 + timedelta(days=400)]  # fmt: skip
 
 
 def _periods(rng: random.Random) -> list[tuple[datetime | None, datetime | None]]:
@@ -122,6 +128,9 @@ def _periods(rng: random.Random) -> list[tuple[datetime | None, datetime | None]
         (None, None), (midnight[0], None), (None, midnight[2]), (midnight[1], midnight[2]), (midnight[3], midnight[2]),
         (midnight[1], midnight[3]), (utc_days[0], utc_days[1]), (utc_days[0], None), (None, utc_days[1]),
         (min(some), max(some)), (midnight[2], midnight[1]),
+        (datetime(2026, 2, 3, tzinfo=BUCKET_ZONE), datetime(2026, 2, 20, tzinfo=BUCKET_ZONE)),  # within a month
+        (utc_days[0] + timedelta(hours=10), utc_days[0] + timedelta(hours=20)),  # within a day
+        (utc_days[0] + timedelta(hours=10), utc_days[0] + timedelta(days=3)),  # hours, then whole days
     ]  # fmt: skip
 
 

@@ -124,6 +124,33 @@ def _next_month(month: date) -> date:
     return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+ANY = date(1970, 1, 1)
+"""``opened_on`` of the sums kept whenever opportunities were opened."""
+GRAINS = (
+    ("owner", "mm", "month", "month"), ("everyone", "mm", "month", "month"), ("everyone", "md", "month", "day"),
+    ("everyone", "dm", "day", "month"), ("owner", "xm", "any", "month"), ("everyone", "xm", "any", "month"),
+    ("owner", "xd", "any", "day"), ("everyone", "xd", "any", "day"),
+)  # fmt: skip
+"""The funnel's sums: whose (each owner's, or everyone's), and by what the opening moment and the
+moment of the change are bucketed (month, day, or any opening moment: ``ANY``)."""
+_BUCKETS: dict[str, Any] = {"month": _month, "day": _day, "any": lambda _: ANY}
+_SQL_BUCKETS = {
+    "month": f"date_trunc('month', {{x}} AT TIME ZONE '{BUCKET_ZONE.key}')::date",
+    "day": f"({{x}} AT TIME ZONE '{BUCKET_ZONE.key}')::date",
+    "any": "date '1970-01-01'",
+}
+
+
+def _sql_keys(owner: str, opened: str, at: str, *, owners_only: bool = False, sign: str = "1") -> str:
+    """``VALUES`` of the sums' keys of a change, in SQL (``GRAINS``), for a lateral join."""
+    rows = [
+        f"({owner if who == 'owner' else '%(everyone)s::uuid'}, '{grain}', "
+        f"{_SQL_BUCKETS[o].format(x=opened)}, {_SQL_BUCKETS[a].format(x=at)}, {sign})"
+        for who, grain, o, a in GRAINS if not owners_only or who == "owner"
+    ]  # fmt: skip
+    return "(VALUES " + ", ".join(rows) + ") AS k(owner_id, grain, opened_on, at_on, sign)"
+
+
 def _copy(cur: Cursor[Any], schema: str, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     with cur.copy(q(schema, f"COPY {{s}}.{table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)")) as copy:
         copy.set_types([_TYPES[c] for c in columns])
@@ -319,9 +346,8 @@ class _Batch(Batch):
             row = self.opportunities[opportunity]
             owner, opened = row["owner_id"], row["created_at"]
             rows.append([opportunity, owner, opened, at, stage, *measures])
-            opened_on, at_month = _month(opened), _month(at)
-            for key in ((owner, "mm", opened_on, at_month, stage), (EVERYONE, "mm", opened_on, at_month, stage),
-                        (EVERYONE, "md", opened_on, _day(at), stage)):  # fmt: skip
+            for who, grain, by_opened, by_at in GRAINS:
+                key = (owner if who == "owner" else EVERYONE, grain, _BUCKETS[by_opened](opened), _BUCKETS[by_at](at), stage)
                 total = sums.get(key)
                 if total is None:
                     sums[key] = list(measures)
@@ -342,12 +368,13 @@ _ADD_SUMS = (
 """Adds a batch's sums (one array per column) to the stored ones."""
 _MOVE_SUMS = f"""
 INSERT INTO {{s}}.funnel_sums ({', '.join(_SUM_COLUMNS)})
-SELECT o.owner_id, 'mm', date_trunc('month', c.opened_at AT TIME ZONE '{BUCKET_ZONE.key}')::date,
-       date_trunc('month', c.at AT TIME ZONE '{BUCKET_ZONE.key}')::date, c.stage,
-       {', '.join(f'sum(c.{m} * o.sign)' for m in _MEASURES)}
+SELECT k.owner_id, k.grain, k.opened_on, k.at_on, c.stage, {', '.join(f'sum(c.{m} * k.sign)' for m in _MEASURES)}
 FROM {{s}}.funnel_changes c
 JOIN unnest(%(ids)s::uuid[], %(old)s::uuid[], %(new)s::uuid[]) AS m(id, old, new) ON m.id = c.opportunity_id
-CROSS JOIN LATERAL (VALUES (m.old, -1), (m.new, 1)) AS o(owner_id, sign)
+CROSS JOIN LATERAL (
+    SELECT * FROM {_sql_keys("m.old", "c.opened_at", "c.at", owners_only=True, sign="-1")}
+    UNION ALL SELECT * FROM {_sql_keys("m.new", "c.opened_at", "c.at", owners_only=True)}
+) AS k
 GROUP BY 1, 2, 3, 4, 5
 ON CONFLICT (owner_id, grain, opened_on, at_on, stage) DO UPDATE SET {_ADD}
 """
@@ -356,7 +383,7 @@ ON CONFLICT (owner_id, grain, opened_on, at_on, stage) DO UPDATE SET {_ADD}
 
 class OpportunitiesProjection(FoldingProjection):
     name = "opportunities"
-    version = 2
+    version = 3
     batch = _Batch
     ddl = """
     CREATE TABLE {s}.opportunities (
@@ -421,7 +448,7 @@ class OpportunitiesProjection(FoldingProjection):
     );
     CREATE TABLE {s}.funnel_sums (
         owner_id uuid NOT NULL,          -- the nil uuid: every owner's
-        grain text NOT NULL,             -- mm: by month opened and month of the change; md: by month and day
+        grain text NOT NULL,             -- by month, day or any (x) opened, and month or day of the change (GRAINS)
         opened_on date NOT NULL,
         at_on date NOT NULL,
         stage text NOT NULL,
@@ -447,10 +474,11 @@ class OpportunitiesProjection(FoldingProjection):
     CREATE INDEX opportunities_close ON {s}.opportunities (expected_close_date);
     """ + search.indexes("{s}", "opportunities") + """
     CREATE INDEX funnel_changes_at ON {s}.funnel_changes (at);
-    CREATE INDEX funnel_changes_opened ON {s}.funnel_changes (opened_at);
+    CREATE INDEX funnel_changes_opened ON {s}.funnel_changes (opened_at, at);
     CREATE INDEX funnel_changes_owner_at ON {s}.funnel_changes (owner_id, at);
     CREATE INDEX funnel_changes_owner_opened ON {s}.funnel_changes (owner_id, opened_at);
     CREATE INDEX funnel_changes_opportunity ON {s}.funnel_changes (opportunity_id);
+    CREATE STATISTICS {s}.funnel_sums_grains (mcv) ON owner_id, grain FROM {s}.funnel_sums;
     """
 
     def apply_batch(self, items: list[tuple[int, Any]], cur: Cursor[Any], schema: str) -> None:
@@ -627,12 +655,8 @@ _RERANK = (
         SELECT opportunity_id, owner_id, opened_at, at, stage, 0, 0, 0, 1, 0 FROM reached
     )
     INSERT INTO {{s}}.funnel_sums ({', '.join(_SUM_COLUMNS)})
-    SELECT owner, grain, date_trunc('month', opened_at AT TIME ZONE '{BUCKET_ZONE.key}')::date,
-           CASE WHEN grain = 'md' THEN (at AT TIME ZONE '{BUCKET_ZONE.key}')::date
-                ELSE date_trunc('month', at AT TIME ZONE '{BUCKET_ZONE.key}')::date END,
-           stage, 0, 0, 0, count(*), 0
-    FROM reached CROSS JOIN LATERAL (VALUES (owner_id, 'mm'), (%(everyone)s::uuid, 'mm'), (%(everyone)s::uuid, 'md'))
-         AS k(owner, grain)
+    SELECT k.owner_id, k.grain, k.opened_on, k.at_on, r.stage, 0, 0, 0, count(*), 0
+    FROM reached r CROSS JOIN LATERAL {_sql_keys("r.owner_id", "r.opened_at", "r.at")}
     GROUP BY 1, 2, 3, 4, 5
     ON CONFLICT (owner_id, grain, opened_on, at_on, stage) DO UPDATE SET reached = {{s}}.funnel_sums.reached + excluded.reached
     """,
@@ -841,65 +865,100 @@ def _funnel_statement(
 ) -> tuple[str, dict[str, Any]]:
     """The statement summing the funnel's changes up to ``as_of`` of the opportunities opened in
     [``opened_from``, ``opened_before``) and owned by ``owners`` (None: everyone), and its
-    parameters. The changes are cut into parts no two of which hold the same change:
+    parameters. The changes are cut into parts no two of which hold the same change, each read
+    from the coarsest sums that hold it whole (docs/opportunities.md):
 
-    - opened in the period's whole months (``inner``), changed before as_of's month: the
-      ``mm`` sums (everyone's, or the owners');
-    - the same, changed in as_of's month before its day: everyone's ``md`` sums; for some
-      owners, their changes of those days;
-    - the same, changed on as_of's day up to as_of: the changes;
-    - opened in the period's partial months (``edges``), changed up to as_of: the changes."""
+    - changed before as_of's month: month sums (``xm``, or ``mm`` for the period's whole months);
+    - changed in as_of's month before its day: day sums (``xd``; ``md`` for everyone's whole
+      months; for some owners and a period, their changes);
+    - changed on as_of's day up to as_of: the changes;
+    - opened in the period's partial months: for everyone, the sums of their whole days (``dm``)
+      before as_of's month and the changes after; for some owners, their changes; and the
+      changes of the opportunities opened in the hours of a day the period cuts."""
     month, day = _month(as_of), _day(as_of)
-    first = last = None  # the period's whole months: [first, last)
-    if opened_from is not None:
-        first = _month(opened_from)
-        if _midnight(first) < opened_from:
-            first = _next_month(first)
-    if opened_before is not None:
-        last = _month(opened_before)
-    params: dict[str, Any] = {"t": as_of, "month": month, "day": day, "everyone": EVERYONE,
-                              "owners": None if owners is None else list(owners)}  # fmt: skip
+    params: dict[str, Any] = {
+        "t": as_of, "month": month, "day": day, "any": ANY, "everyone": EVERYONE,
+        "owners": None if owners is None else list(owners), "since_day": _midnight(day), "since_month": _midnight(month),
+    }  # fmt: skip
     who = "" if owners is None else " AND owner_id = ANY(%(owners)s)"
+    sums = "owner_id = %(everyone)s" if owners is None else "owner_id = ANY(%(owners)s)"
     parts: list[str] = []
-    edges: list[str] = []
-    if first is not None and last is not None and first >= last:  # no whole month: all of it is edge
-        edges.append("opened_at >= %(from)s AND opened_at < %(before)s")
-        params.update({"from": opened_from, "before": opened_before})
+
+    def add_sums(grain: str, where: str) -> None:
+        parts.append(f"SELECT {_PARTS} FROM {{s}}.funnel_sums WHERE {sums} AND grain = '{grain}' AND {where}")
+
+    def add_changes(where: str) -> None:
+        parts.append(f"SELECT {_PARTS} FROM {{s}}.funnel_changes WHERE {where}{who}")
+
+    if opened_from is None and opened_before is None:
+        add_sums("xm", "opened_on = %(any)s AND at_on < %(month)s")
+        add_sums("xd", "opened_on = %(any)s AND at_on >= %(month)s AND at_on < %(day)s")
+        add_changes("at >= %(since_day)s AND at <= %(t)s")
+        return _sum_statement(parts), params
+    # The period's whole days [first_day, last_day), its whole months [first, last) within them.
+    first_day = last_day = None
+    if opened_from is not None:
+        first_day = _day(opened_from) + timedelta(days=int(_midnight(_day(opened_from)) < opened_from))
+    if opened_before is not None:
+        last_day = _day(opened_before)
+    cut: list[tuple[datetime | None, datetime | None]] = []  # hours of days the period cuts
+    if first_day is not None and last_day is not None and first_day >= last_day:
+        cut.append((opened_from, opened_before))
+        first_day = last_day = None
+        whole_months: tuple[date | None, date | None] | None = None
+        edge_days: list[tuple[date | None, date | None]] = []
     else:
+        if opened_from is not None and first_day is not None and _midnight(first_day) > opened_from:
+            cut.append((opened_from, _midnight(first_day)))
+        if opened_before is not None and last_day is not None and _midnight(last_day) < opened_before:
+            cut.append((_midnight(last_day), opened_before))
+        first = None if first_day is None else (first_day if first_day.day == 1 else _next_month(first_day.replace(day=1)))
+        last = None if last_day is None else last_day.replace(day=1)
+        if first is not None and last is not None and first >= last:
+            whole_months, edge_days = None, [(first_day, last_day)]
+        else:
+            whole_months = (first, last)
+            edge_days = [(a, b) for a, b in ((first_day, first), (last, last_day)) if a is not None and b is not None and a < b]
+    if whole_months is not None:
+        first, last = whole_months
         in_months, in_moments = "", ""
         if first is not None:
             in_months += " AND opened_on >= %(first)s"
             in_moments += " AND opened_at >= %(first_at)s"
             params.update(first=first, first_at=_midnight(first))
-            if opened_from is not None and opened_from < _midnight(first):
-                edges.append("opened_at >= %(from)s AND opened_at < %(first_at)s")
-                params["from"] = opened_from
         if last is not None:
             in_months += " AND opened_on < %(last)s"
             in_moments += " AND opened_at < %(last_at)s"
             params.update(last=last, last_at=_midnight(last))
-            if opened_before is not None and _midnight(last) < opened_before:
-                edges.append("opened_at >= %(last_at)s AND opened_at < %(before)s")
-                params["before"] = opened_before
-        owner_key = "owner_id = %(everyone)s" if owners is None else "owner_id = ANY(%(owners)s)"
-        parts.append(f"SELECT {_PARTS} FROM {{s}}.funnel_sums WHERE {owner_key} AND grain = 'mm' "
-                     f"AND at_on < %(month)s{in_months}")  # fmt: skip
+        add_sums("mm", f"at_on < %(month)s{in_months}")
         if owners is None:
             parts.append(f"SELECT {_PARTS} FROM {{s}}.funnel_sums WHERE owner_id = %(everyone)s AND grain = 'md' "
                          f"AND at_on >= %(month)s AND at_on < %(day)s{in_months}")  # fmt: skip
-            params["since"] = _midnight(day)
+            add_changes(f"at >= %(since_day)s AND at <= %(t)s{in_moments}")
         else:
-            params["since"] = _midnight(month)
-        parts.append(f"SELECT {_PARTS} FROM {{s}}.funnel_changes WHERE at >= %(since)s AND at <= %(t)s{who}{in_moments}")
-    if edges:
-        parts.append(f"SELECT {_PARTS} FROM {{s}}.funnel_changes WHERE at <= %(t)s{who} "
-                     f"AND ({' OR '.join(f'({e})' for e in edges)})")  # fmt: skip
-    statement = (
+            add_changes(f"at >= %(since_month)s AND at <= %(t)s{in_moments}")
+    for n, (a, b) in enumerate(edge_days):
+        params.update({f"edge{n}_from": a, f"edge{n}_to": b, f"edge{n}_from_at": _midnight(a), f"edge{n}_to_at": _midnight(b)})  # type: ignore[arg-type]
+        if owners is None:
+            parts.append(f"SELECT {_PARTS} FROM {{s}}.funnel_sums WHERE owner_id = %(everyone)s AND grain = 'dm' "
+                         f"AND opened_on >= %(edge{n}_from)s AND opened_on < %(edge{n}_to)s AND at_on < %(month)s")  # fmt: skip
+            add_changes(f"opened_at >= %(edge{n}_from_at)s AND opened_at < %(edge{n}_to_at)s "
+                        "AND at >= %(since_month)s AND at <= %(t)s")  # fmt: skip
+        else:
+            add_changes(f"opened_at >= %(edge{n}_from_at)s AND opened_at < %(edge{n}_to_at)s AND at <= %(t)s")
+    for n, (a, b) in enumerate(cut):
+        bounds = [c for c, v in ((f"opened_at >= %(cut{n}_from)s", a), (f"opened_at < %(cut{n}_to)s", b)) if v is not None]
+        params.update({f"cut{n}_from": a, f"cut{n}_to": b})
+        add_changes(" AND ".join([*bounds, "at <= %(t)s"]))
+    return _sum_statement(parts), params
+
+
+def _sum_statement(parts: list[str]) -> str:
+    return (
         "SELECT stage, sum(n)::bigint AS n, coalesce(sum(amount), 0) AS amount, sum(pairs)::bigint AS pairs, "
         "sum(reached)::bigint AS reached, coalesce(sum(seconds), 0) AS seconds FROM ("
         + " UNION ALL ".join(parts) + ") parts GROUP BY stage"
     )
-    return statement, params
 
 
 def _funnel_answer(stages: list[dict[str, Any]], as_of: datetime, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
