@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from crm_es.aggregates.base import occurring_at, recording
-from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.opportunity import Opportunity
 from crm_es.aggregates.reference_defaults import LOST_REASONS
 from crm_es.demo.data import BRANDS, CHINA_TIME, CITIES, INDUSTRIES, SOURCE_WEIGHTS, Size, team_assignment
