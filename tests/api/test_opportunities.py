@@ -521,3 +521,58 @@ def test_the_overview_leaves_out_what_the_caller_may_not_read(api: Api, seller: 
     assert "opportunities" not in overview
     assert overview["contacts"]["count"] == 0
     assert as_service.get(f"/customers/{uuid.uuid4()}/overview").status_code == 404
+
+
+# Quotes and the detail's timeline -----------------------------------------------------------------
+
+
+def test_quotes_are_issued_accepted_and_shown_with_the_activities_on_the_detail(seller: tuple[str, Api, str]) -> None:
+    _, as_seller, customer_id = seller
+    deal = _open(as_seller, customer_id, amount="50000.00")
+    first = as_seller.post(f"/opportunities/{deal['id']}/quotes", json={
+        "lines": [{"description": "涤纶面料", "quantity": "1000", "unit_price": "45.50", "discount_rate": "0.05"},
+                  {"description": "送货", "quantity": "1", "unit_price": "800.00"}],
+        "valid_until": "2099-12-31", "note": "含税"})  # fmt: skip
+    assert first.status_code == 201, first.text
+    assert first.json()["number"] == 1
+    second = as_seller.post(f"/opportunities/{deal['id']}/quotes", json={
+        "lines": [{"description": "涤纶面料", "quantity": "1000", "unit_price": "44.00"}], "valid_until": "2099-12-31"})
+    assert second.json()["number"] == 2
+    accepted = as_seller.post(f"/opportunities/{deal['id']}/quotes/1/accept")
+    assert accepted.status_code == 200, accepted.text
+    logged = as_seller.post(f"/customers/{customer_id}/activities", json={
+        "kind": "meeting", "occurred_at": "2026-11-20T14:00:00+08:00", "summary": "报价沟通",
+        "opportunity_id": deal["id"]})  # fmt: skip
+    assert logged.status_code == 201, logged.text
+
+    detail = as_seller.get(f"/opportunities/{deal['id']}", params={"min_position": logged.json()["position"]}).json()
+    assert detail["amount"] == "44025.00"  # 1000 × 45.50 × 0.95 + 800
+    assert [(q["number"], q["total"], q["accepted"]) for q in detail["quotes"]] == [(1, "44025.00", True), (2, "44000.00", False)]
+    assert detail["quotes"][0]["lines"][0] == {"stock_item_id": None, "description": "涤纶面料", "quantity": "1000",
+                                               "unit_price": "45.50", "discount_rate": "0.05", "total": "43225.00"}  # fmt: skip
+    assert [a["summary"] for a in detail["activities"]] == ["报价沟通"]
+
+    accepted_again = as_seller.post(f"/opportunities/{deal['id']}/quotes/2/accept")
+    detail = as_seller.get(f"/opportunities/{deal['id']}", params={"min_position": accepted_again.json()["position"]}).json()
+    assert [q["accepted"] for q in detail["quotes"]] == [False, True]
+    assert detail["amount"] == "44000.00"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"lines": [], "valid_until": "2099-12-31"}, 422, "lines"),
+        ({"lines": [{"quantity": "1", "unit_price": "1.00"}], "valid_until": "2099-12-31"}, 422, "lines[0]"),
+        ({"lines": [{"description": "x", "quantity": "1", "unit_price": "1,5"}], "valid_until": "2099-12-31"}, 422, None),
+        ({"lines": [{"description": "x", "quantity": "1", "unit_price": "1.00"}], "valid_until": "2001-01-01"}, 422, "valid_until"),
+        ({"lines": [{"description": "x", "quantity": "1", "unit_price": "1.00", "stock_item_id": str(uuid.uuid4())}],
+          "valid_until": "2099-12-31"}, 422, "lines[0].stock_item_id"),
+    ],
+)  # fmt: skip
+def test_a_bad_quote_is_refused_and_changes_nothing(seller: tuple[str, Api, str], body: dict[str, Any], status: int, field: str | None) -> None:
+    _, as_seller, customer_id = seller
+    deal = _open(as_seller, customer_id)
+    _problem(as_seller.post(f"/opportunities/{deal['id']}/quotes", json=body), status, field)
+    assert as_seller.get(f"/opportunities/{deal['id']}", params={"min_position": deal["position"]}).json()["version"] == 1
+    _problem(as_seller.post(f"/opportunities/{deal['id']}/quotes/1/accept"), 422, "number")
+    _problem(as_seller.post(f"/opportunities/{deal['id']}/quotes/0/accept"), 422)

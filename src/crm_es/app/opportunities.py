@@ -152,6 +152,26 @@ class Opportunities(Commands):
         self._check_owner(ctx, owner_id)
         return self._mutate(ctx, opportunity_id, lambda o: o.reassign(owner_id=owner_id, reason=reason), expected_version)
 
+    def issue_quote(  # noqa: PLR0913
+        self, *, ctx: Context, opportunity_id: UUID, lines: Sequence[Any], valid_until: Any, note: Any = None,
+        expected_version: int | None = None,
+    ) -> tuple[Written, int]:  # fmt: skip
+        """A new version of the opportunity's quote; also returns its number."""
+        for n, line in enumerate(lines or ()):
+            if isinstance(line, dict) and line.get("stock_item_id") is not None:
+                self.kernel.check_record("stock_item", line["stock_item_id"], f"lines[{n}].stock_item_id")
+        number = [0]
+
+        def change(o: Opportunity) -> None:
+            number[0] = o.issue_quote(lines=lines, valid_until=valid_until, note=note, today=self.kernel.today())
+
+        return self._mutate(ctx, opportunity_id, change, expected_version), number[0]
+
+    def accept_quote(
+        self, *, ctx: Context, opportunity_id: UUID, number: int, expected_version: int | None = None
+    ) -> Written:
+        return self._mutate(ctx, opportunity_id, lambda o: o.accept_quote(number, today=self.kernel.today()), expected_version)
+
     def win(self, *, ctx: Context, opportunity_id: UUID, amount: Any = None, expected_version: int | None = None) -> Written:
         return self._mutate(ctx, opportunity_id, lambda o: o.win(amount), expected_version)
 

@@ -20,6 +20,7 @@ from functools import singledispatchmethod
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import orjson
 from psycopg import Cursor
 
 from crm_es.aggregates.customer import Customer
@@ -61,7 +62,7 @@ ON CONFLICT DO NOTHING
 
 class OpportunitiesProjection(Projection):
     name = "opportunities"
-    version = 1
+    version = 2
     ddl = """
     CREATE TABLE {s}.opportunities (
         id uuid PRIMARY KEY,
@@ -103,6 +104,17 @@ class OpportunitiesProjection(Projection):
     CREATE TABLE {s}.customers (
         id uuid PRIMARY KEY,
         name text NOT NULL
+    );
+    CREATE TABLE {s}.quotes (
+        opportunity_id uuid NOT NULL,
+        number integer NOT NULL,
+        lines jsonb NOT NULL,             -- [{stock_item_id, description, quantity, unit_price, discount_rate, total}]
+        total numeric(17, 2) NOT NULL,
+        valid_until date NOT NULL,
+        note text,
+        issued_at timestamptz NOT NULL,
+        accepted_at timestamptz,          -- of the one accepted quote
+        PRIMARY KEY (opportunity_id, number)
     );
     """
     indexes = """
@@ -162,9 +174,9 @@ class OpportunitiesProjection(Projection):
 
     @staticmethod
     def _update(cur: Cursor[Any], schema: str, e: Any, **values: Any) -> None:
-        sets = ", ".join(f"{c} = %s" for c in values)
+        sets = "".join(f"{c} = %s, " for c in values)
         cur.execute(
-            q(schema, f"UPDATE {{s}}.opportunities SET {sets}, updated_at = %s, version = %s WHERE id = %s"),
+            q(schema, f"UPDATE {{s}}.opportunities SET {sets}updated_at = %s, version = %s WHERE id = %s"),
             (*values.values(), e.timestamp, e.originator_version, e.originator_id),
         )
 
@@ -235,6 +247,25 @@ class OpportunitiesProjection(Projection):
         )  # fmt: skip
 
     @apply.register
+    def _quote_issued(self, e: Opportunity.QuoteIssued, cur: Cursor[Any], schema: str, position: int) -> None:
+        cur.execute(
+            q(schema, "INSERT INTO {s}.quotes (opportunity_id, number, lines, total, valid_until, note, issued_at) "
+                      "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
+            (e.originator_id, e.number, orjson.dumps(e.lines, default=str).decode(), e.total, e.valid_until, e.note,
+             e.timestamp),
+        )  # fmt: skip
+        self._update(cur, schema, e)
+
+    @apply.register
+    def _quote_accepted(self, e: Opportunity.QuoteAccepted, cur: Cursor[Any], schema: str, position: int) -> None:
+        cur.execute(
+            q(schema, "UPDATE {s}.quotes SET accepted_at = CASE WHEN number = %s THEN %s::timestamptz END "
+                      "WHERE opportunity_id = %s"),
+            (e.number, e.timestamp, e.originator_id),
+        )  # fmt: skip
+        self._update(cur, schema, e)
+
+    @apply.register
     def _reopened(self, e: Opportunity.Reopened, cur: Cursor[Any], schema: str, position: int) -> None:
         self._enter(cur, schema, e, e.stage)
         self._update(
@@ -247,12 +278,18 @@ class OpportunitiesProjection(Projection):
 
 
 def get_opportunity(cur: Cursor[Any], opportunity_id: UUID) -> dict[str, Any] | None:
-    """The opportunity with its customer's name and its stage history, oldest stay first."""
+    """The opportunity with its customer's name, its stage history (oldest stay first) and its
+    quotes (by number)."""
     row = cur.execute(q(SCHEMA, _SELECT + " WHERE o.id = %s"), (opportunity_id,)).fetchone()
     if row is not None:
         row["stage_history"] = cur.execute(
             q(SCHEMA, "SELECT stage, entered_at, left_at, amount FROM {s}.stage_history WHERE opportunity_id = %s "
                       "ORDER BY version"),
+            (opportunity_id,),
+        ).fetchall()  # fmt: skip
+        row["quotes"] = cur.execute(
+            q(SCHEMA, "SELECT number, lines, total, valid_until, note, issued_at, accepted_at IS NOT NULL AS accepted, "
+                      "accepted_at FROM {s}.quotes WHERE opportunity_id = %s ORDER BY number"),
             (opportunity_id,),
         ).fetchall()  # fmt: skip
     return row

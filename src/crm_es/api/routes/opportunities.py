@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from crm_es.api.deps import (
     ContextDep, ExpectedVersionDep, JSONAnswer, LimitDep, PrincipalDep, Reader, RuntimeDep, reads, require, require_any,
@@ -16,6 +16,8 @@ from crm_es.api.export import FILE_RESPONSES, table_file
 from crm_es.api.routes import answer
 from crm_es.api.schemas.common import Text, WriteResult, problems
 from crm_es.api.schemas.opportunities import (
+    QuoteCreate,
+    QuoteWritten,
     Competitors,
     Forecast,
     Funnel,
@@ -37,7 +39,7 @@ from crm_es.api.schemas.opportunities import (
 )
 from crm_es.api.security import Principal
 from crm_es.errors import InvalidInput, NotFound
-from crm_es.projections import opportunities, staff
+from crm_es.projections import customers, opportunities, staff
 
 router = APIRouter(tags=["opportunities"])
 
@@ -93,15 +95,49 @@ def list_opportunities(  # noqa: PLR0913 - one parameter per filter
 
 @router.get(
     "/opportunities/{opportunity_id}", response_model=OpportunityDetail, operation_id="opportunities-get",
-    summary="Read an opportunity with its stage history", responses=READ_ERRORS,
+    summary="Read an opportunity with its stage history, quotes and activities", responses=READ_ERRORS,
 )  # fmt: skip
-def get_opportunity(opportunity_id: UUID, principal: CanRead, reader: Read) -> Any:
+def get_opportunity(
+    opportunity_id: UUID, principal: CanRead, reader: Annotated[Reader, reads("opportunities", "customers")]
+) -> Any:
     with reader.cursor() as cur:
         row = opportunities.get_opportunity(cur, opportunity_id)
-    if row is None:
-        raise NotFound(f"no opportunity with id {opportunity_id}")
-    principal.access.ensure_sees("opportunities", row["owner_id"], "opportunity", opportunity_id)
+        if row is None:
+            raise NotFound(f"no opportunity with id {opportunity_id}")
+        principal.access.ensure_sees("opportunities", row["owner_id"], "opportunity", opportunity_id)
+        row["activities"] = customers.opportunity_activities(cur, opportunity_id)
     return reader.answer(row, headers={"ETag": f'"{row["version"]}"'})
+
+
+@router.post(
+    "/opportunities/{opportunity_id}/quotes", status_code=201, response_model=QuoteWritten,
+    operation_id="opportunities-issue-quote", summary="Issue a new version of the quote (报价)",
+    responses=WRITE_ERRORS,
+)  # fmt: skip
+def issue_quote(
+    opportunity_id: UUID, body: QuoteCreate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> Any:  # fmt: skip
+    written, number = runtime.app.opportunities.issue_quote(
+        ctx=ctx, opportunity_id=opportunity_id, lines=[line.model_dump() for line in body.lines],
+        valid_until=body.valid_until, note=body.note, expected_version=expected_version,
+    )  # fmt: skip
+    return answer(response, written, status=201, number=number)
+
+
+@router.post(
+    "/opportunities/{opportunity_id}/quotes/{number}/accept", response_model=WriteResult,
+    operation_id="opportunities-accept-quote", responses=WRITE_ERRORS,
+    summary="The customer accepts this quote: the one accepted quote, and the opportunity's amount",
+)  # fmt: skip
+def accept_quote(
+    opportunity_id: UUID, number: Annotated[int, Path(ge=1, le=1000)], _: CanWrite, ctx: ContextDep,
+    runtime: RuntimeDep, expected_version: ExpectedVersionDep, response: Response,
+) -> Any:  # fmt: skip
+    written = runtime.app.opportunities.accept_quote(
+        ctx=ctx, opportunity_id=opportunity_id, number=number, expected_version=expected_version
+    )
+    return answer(response, written)
 
 
 @router.patch(
