@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pytest
@@ -576,3 +577,77 @@ def test_a_bad_quote_is_refused_and_changes_nothing(seller: tuple[str, Api, str]
     assert as_seller.get(f"/opportunities/{deal['id']}", params={"min_position": deal["position"]}).json()["version"] == 1
     _problem(as_seller.post(f"/opportunities/{deal['id']}/quotes/1/accept"), 422, "number")
     _problem(as_seller.post(f"/opportunities/{deal['id']}/quotes/0/accept"), 422)
+
+
+# Win rates and sales targets ---------------------------------------------------------------------
+
+
+def _person(api: Api, role: str, department_id: str | None = None) -> tuple[str, Api]:
+    roles = {r["name"]: r["id"] for r in api.get("/roles").json()["items"]}
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    created = api.post("/users", json={"username": name, "password": PASSWORD, "display_name": f"销售{name[-4:]}",
+                                       "role_ids": [roles[role]], "department_id": department_id})  # fmt: skip
+    assert created.status_code == 201, created.text
+    token = api.client.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD}).json()["access_token"]
+    return created.json()["id"], Api(api.client, token)
+
+
+def test_targets_report_shows_target_won_amount_and_completion_per_month(api: Api) -> None:
+    this_month = datetime.now(ZoneInfo("Asia/Shanghai"))
+    year, month = this_month.year, this_month.month
+    department = api.post("/departments", json={"name": api.unique("华南销售部")}).json()["id"]
+    team = api.post("/departments", json={"name": api.unique("深圳组"), "parent_id": department}).json()["id"]
+    seller_id, seller = _person(api, "salesperson", team)
+    colleague_id, colleague = _person(api, "salesperson", department)
+    manager_id, manager = _person(api, "sales_manager", team)
+    customer = seller.create_customer()["id"]
+
+    for amount, outcome in (("30000.00", "win"), ("45000.50", "win"), ("9999.00", "lose")):
+        deal = _open(seller, customer, amount=amount)
+        body = {"reason": "价格过高"} if outcome == "lose" else {}
+        closed = seller.post(f"/opportunities/{deal['id']}/{outcome}", json=body)
+        assert closed.status_code == 200, closed.text
+    deal = _open(colleague, colleague.create_customer()["id"], amount="10000.00")
+    last = colleague.post(f"/opportunities/{deal['id']}/win").json()
+
+    # Who may set targets
+    months = {str(month): "100000.00", str(month % 12 + 1): "50000.00"}
+    _problem(seller.put(f"/sales-targets/{year}/users/{seller_id}", json={"months": months}), 403)
+    _problem(manager.put(f"/sales-targets/{year}/users/{colleague_id}", json={"months": months}), 403)  # not in the team
+    _problem(manager.put(f"/sales-targets/{year}/departments/{department}", json={"months": months}), 403)
+    assert manager.put(f"/sales-targets/{year}/users/{seller_id}", json={"months": months}).status_code == 201
+    again = manager.put(f"/sales-targets/{year}/users/{seller_id}", json={"months": {str(month): "100000.00"}})
+    assert again.status_code == 200 and again.json()["version"] == 2  # nothing changed, nothing recorded
+    set_department = api.put(f"/sales-targets/{year}/departments/{department}", json={"months": {str(month): "200000.00"}})
+    assert set_department.status_code == 201, set_department.text
+    _problem(api.put(f"/sales-targets/{year}/users/{seller_id}", json={"months": {"13": "1.00"}}), 422, "months")
+    _problem(api.put(f"/sales-targets/{year}/users/{seller_id}", json={"months": {str(month): "-1.00"}}), 422)
+    _problem(api.put(f"/sales-targets/1999/users/{seller_id}", json={"months": months}), 422)
+    _problem(api.put(f"/sales-targets/{year}/departments/{uuid.uuid4()}", json={"months": months}), 422, "department_id")
+
+    wait = {"min_position": max(last["position"], set_department.json()["position"])}
+    report = api.get("/reports/targets", params={"year": year, "department_id": department, **wait}).json()
+    by_subject = {(s["subject_type"], s["subject_id"]): s for s in report["subjects"]}
+    mine = by_subject[("user", seller_id)]
+    assert mine["months"][month - 1] == {"month": month, "target": "100000.00", "won_amount": "75000.50", "completion_rate": 0.75}
+    following = mine["months"][month % 12]
+    assert (following["target"], following["completion_rate"]) == ("50000.00", 0.0)
+    assert mine["total"]["target"] == "150000.00"
+    whole = by_subject[("department", department)]
+    assert whole["months"][month - 1]["won_amount"] == "85000.50"  # the team below it counts too
+    assert whole["months"][month - 1]["completion_rate"] == 0.425
+    assert [s["subject_type"] for s in report["subjects"]][0] == "department"
+
+    # The manager's scope is the team: the seller's row, not the whole department's
+    seen = manager.get("/reports/targets", params={"year": year, **wait}).json()
+    assert [(s["subject_type"], s["subject_id"]) for s in seen["subjects"]] == [("user", seller_id)]
+    csv = api.get("/reports/targets", params={"year": year, "department_id": department, "format": "csv", **wait})
+    assert csv.status_code == 200 and "75000.50" in csv.content.decode("utf-8-sig")
+
+    rates = api.get("/reports/win-rates", params={"department_id": department, **wait}).json()["owners"]
+    assert [(r["owner_id"], r["won"], r["won_amount"], r["lost"], r["win_rate"]) for r in rates] == [
+        (colleague_id, 1, "10000.00", 0, 1.0), (seller_id, 2, "75000.50", 1, 0.6667)]
+    assert rates[1]["owner_name"].startswith("销售")
+    assert [r["owner_id"] for r in manager.get("/reports/win-rates", params=wait).json()["owners"]] == [seller_id]
+    xlsx = api.get("/reports/win-rates", params={"department_id": department, "format": "xlsx", **wait})
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")

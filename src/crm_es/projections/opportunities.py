@@ -25,6 +25,7 @@ from psycopg import Cursor
 
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.opportunity import Opportunity
+from crm_es.aggregates.target import SalesTarget
 from crm_es.projections.base import OVERVIEW_LATEST, Projection, live_schema, q
 from crm_es.projections.paging import Page, decode_cursor, encode_cursor, like_pattern
 
@@ -62,7 +63,7 @@ ON CONFLICT DO NOTHING
 
 class OpportunitiesProjection(Projection):
     name = "opportunities"
-    version = 2
+    version = 3
     ddl = """
     CREATE TABLE {s}.opportunities (
         id uuid PRIMARY KEY,
@@ -116,6 +117,19 @@ class OpportunitiesProjection(Projection):
         accepted_at timestamptz,          -- of the one accepted quote
         PRIMARY KEY (opportunity_id, number)
     );
+    CREATE TABLE {s}.target_subjects (
+        id uuid PRIMARY KEY,              -- the SalesTarget record
+        subject_type text NOT NULL,       -- user, department
+        subject_id uuid NOT NULL,
+        year integer NOT NULL
+    );
+    CREATE INDEX target_subjects_year ON {s}.target_subjects (year, subject_type);
+    CREATE TABLE {s}.targets (
+        target_id uuid NOT NULL,
+        month integer NOT NULL,
+        amount numeric(17, 2) NOT NULL,
+        PRIMARY KEY (target_id, month)
+    );
     """
     indexes = """
     CREATE INDEX opportunities_recent ON {s}.opportunities (created_at DESC, id DESC);
@@ -125,6 +139,7 @@ class OpportunitiesProjection(Projection):
     CREATE INDEX opportunities_close ON {s}.opportunities (expected_close_date);
     CREATE INDEX opportunities_title ON {s}.opportunities USING gin (lower(title) gin_trgm_ops);
     CREATE INDEX stage_history_stage ON {s}.stage_history (stage, entered_at);
+    CREATE INDEX opportunities_won ON {s}.opportunities (owner_id, closed_at) WHERE status = 'won';
     """
 
     def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
@@ -264,6 +279,24 @@ class OpportunitiesProjection(Projection):
             (e.number, e.timestamp, e.originator_id),
         )  # fmt: skip
         self._update(cur, schema, e)
+
+    # Sales targets ---------------------------------------------------------------------------
+
+    @apply.register
+    def _target_created(self, e: SalesTarget.Created, cur: Cursor[Any], schema: str, position: int) -> None:
+        cur.execute(
+            q(schema, "INSERT INTO {s}.target_subjects (id, subject_type, subject_id, year) VALUES (%s, %s, %s, %s) "
+                      "ON CONFLICT (id) DO NOTHING"),
+            (e.originator_id, e.subject_type, e.subject_id, e.year),
+        )  # fmt: skip
+
+    @apply.register
+    def _target_set(self, e: SalesTarget.Set, cur: Cursor[Any], schema: str, position: int) -> None:
+        cur.executemany(
+            q(schema, "INSERT INTO {s}.targets (target_id, month, amount) VALUES (%s, %s, %s) "
+                      "ON CONFLICT (target_id, month) DO UPDATE SET amount = excluded.amount"),
+            [(e.originator_id, month, amount) for month, amount in e.months.items()],
+        )  # fmt: skip
 
     @apply.register
     def _reopened(self, e: Opportunity.Reopened, cur: Cursor[Any], schema: str, position: int) -> None:
@@ -607,3 +640,74 @@ def competitors(  # noqa: PLR0913
             "win_rate": _ratio(r["won"], r["won"] + r["lost"]),
         })  # fmt: skip
     return out
+
+
+def targets(
+    cur: Cursor[Any], *, year: int, subject_type: str, subject_ids: list[UUID] | None = None
+) -> dict[UUID, dict[int, Decimal]]:
+    """The monthly targets set for ``year``: subject id → month → amount (subjects of
+    ``subject_type``, only ``subject_ids`` when given)."""
+    where, params = "s.year = %s AND s.subject_type = %s", [year, subject_type]
+    if subject_ids is not None:
+        where += " AND s.subject_id = ANY(%s)"
+        params.append(subject_ids)
+    rows = cur.execute(
+        q(SCHEMA, "SELECT s.subject_id, t.month, t.amount FROM {s}.target_subjects s "
+                  f"JOIN {{s}}.targets t ON t.target_id = s.id WHERE {where}"),
+        params,
+    ).fetchall()  # fmt: skip
+    result: dict[UUID, dict[int, Decimal]] = {}
+    for row in rows:
+        result.setdefault(row["subject_id"], {})[row["month"]] = row["amount"]
+    return result
+
+
+def won_by_month(
+    cur: Cursor[Any], *, owners: list[UUID], start: datetime, end: datetime, zone: str, per_owner: bool
+) -> dict[tuple[UUID | None, int], Decimal]:
+    """Amounts won from ``start`` to ``end`` by these owners, per (owner or None, month of the
+    company's calendar)."""
+    group = "owner_id" if per_owner else "NULL::uuid"
+    rows = cur.execute(
+        q(SCHEMA, f"SELECT {group} AS owner_id, extract(month FROM closed_at AT TIME ZONE %s)::int AS month, "
+                  "sum(amount) AS won FROM {s}.opportunities "
+                  "WHERE status = 'won' AND owner_id = ANY(%s) AND closed_at >= %s AND closed_at < %s GROUP BY 1, 2"),
+        (zone, owners, start, end),
+    ).fetchall()  # fmt: skip
+    return {(row["owner_id"], row["month"]): row["won"] for row in rows}
+
+
+_WIN_RATES = """
+SELECT o.owner_id,
+       count(*) FILTER (WHERE o.status = 'won') AS won, coalesce(sum(o.amount) FILTER (WHERE o.status = 'won'), 0) AS won_amount,
+       count(*) FILTER (WHERE o.status = 'lost') AS lost, coalesce(sum(o.amount) FILTER (WHERE o.status = 'lost'), 0) AS lost_amount
+FROM {s}.opportunities o
+WHERE o.status IN ('won', 'lost') {filters}
+GROUP BY o.owner_id
+"""
+
+
+def win_rates(  # noqa: PLR0913
+    cur: Cursor[Any],
+    *,
+    closed_from: datetime | None = None,
+    closed_before: datetime | None = None,
+    owner_id: UUID | None = None,
+    members: list[UUID] | None = None,
+    owners: frozenset[UUID] | None = None,
+) -> list[dict[str, Any]]:
+    """Per owner, the opportunities won and lost (and not reopened) in the period, with amounts
+    and the win rate (won / (won + lost)); highest win rate first."""
+    filters, params = _report_filters(owners, owner_id, members)
+    for name, clause, value in (("closed_from", "o.closed_at >= %(closed_from)s", closed_from),
+                                ("closed_before", "o.closed_at < %(closed_before)s", closed_before)):  # fmt: skip
+        if value is not None:
+            filters += f" AND {clause}"
+            params[name] = value
+    rows = cur.execute(q(SCHEMA, _WIN_RATES.replace("{filters}", filters)), params).fetchall()
+    for row in rows:
+        row["win_rate"] = _ratio(row["won"], row["won"] + row["lost"])
+        row["won_amount"] = Decimal(row["won_amount"]).quantize(CENT)
+        row["lost_amount"] = Decimal(row["lost_amount"]).quantize(CENT)
+    rows.sort(key=lambda r: (-(r["win_rate"] or 0), -r["won_amount"], str(r["owner_id"])))
+    return rows

@@ -264,3 +264,44 @@ class CompetitorLine(BaseModel):
 
 class Competitors(BaseModel):
     items: list[CompetitorLine]
+
+
+class WinRate(BaseModel):
+    owner_id: UUID
+    owner_name: str | None
+    won: int
+    won_amount: Decimal
+    lost: int
+    lost_amount: Decimal
+    win_rate: float | None = Field(description="won / (won + lost); null when none closed.")
+
+
+class WinRates(BaseModel):
+    owners: list[WinRate]
+
+
+class TargetsChange(Strict):
+    months: dict[str, Money] = Field(
+        min_length=1, max_length=12, examples=[{"1": "500000.00", "2": "300000.00"}],
+        description="Month (1 to 12) → the amount to win that month; months not named keep their target.",
+    )  # fmt: skip
+
+
+class TargetMonth(BaseModel):
+    month: int
+    target: Decimal | None = Field(description="null: no target set for the month.")
+    won_amount: Decimal
+    completion_rate: float | None = Field(description="won_amount / target; null without a target (or a zero one).")
+
+
+class TargetSubject(BaseModel):
+    subject_type: Literal["user", "department"]
+    subject_id: UUID
+    name: str | None
+    months: list[TargetMonth]
+    total: TargetMonth = Field(description="The year: targets and amounts won summed (month is 0).")
+
+
+class TargetsReport(BaseModel):
+    year: int
+    subjects: list[TargetSubject]
