@@ -266,6 +266,11 @@ def test_the_default_pipeline_is_served_and_a_change_lists_opportunities_left_on
         # Never moved silently: the opportunity is still on its removed stage.
         still = api.get(f"/opportunities/{stuck['id']}", params={"min_position": body["position"]}).json()
         assert still["stage"] == "qualified"
+        report = api.get("/reports/stranded", params={"min_position": body["position"]}).json()
+        assert report["stages"] == [s["key"] for s in new]
+        assert stuck["id"] in [o["id"] for o in report["items"]]
+        assert not {o["stage"] for o in report["items"]} & {s["key"] for s in new}
+        assert stuck["id"] in [o["id"] for o in me.get("/reports/stranded").json()["items"]]
         _problem(api.post("/opportunities", json={"customer_id": customer, "title": "x", "amount": "1.00",
                                                   "expected_close_date": "2027-01-01", "stage": "qualified"}), 422, "stage")  # fmt: skip
         assert me.post(f"/opportunities/{stuck['id']}/stage", json={"stage": "visit"}).status_code == 200

@@ -380,15 +380,19 @@ def _aware(value: Any) -> datetime:
     return moment
 
 
-def open_on_stages(cur: Cursor[Any], stages: list[str], *, owners: frozenset[UUID] | None = None) -> list[dict[str, Any]]:
-    """Open opportunities on these stages (those a pipeline change removed), oldest first."""
-    where, params = "o.status = 'open' AND o.stage = ANY(%s)", [stages]
+def open_on_stages(
+    cur: Cursor[Any], stages: list[str], *, owners: frozenset[UUID] | None = None, off_pipeline: bool = False
+) -> list[dict[str, Any]]:
+    """Open opportunities on these stages (those a pipeline change removed) or, with
+    ``off_pipeline``, on any stage but these (the pipeline's keys), oldest first."""
+    where = "o.status = 'open' AND " + ("NOT (o.stage = ANY(%s))" if off_pipeline else "o.stage = ANY(%s)")
+    params: list[Any] = [stages]
     if owners is not None:
         where += " AND o.owner_id = ANY(%s)"
         params.append(list(owners))
     return cur.execute(
-        q(SCHEMA, "SELECT o.id, o.title, o.stage, o.owner_id, o.customer_id FROM {s}.opportunities o "
-                  f"WHERE {where} ORDER BY o.created_at, o.id LIMIT 1000"),
+        q(SCHEMA, "SELECT o.id, o.title, o.stage, o.owner_id, o.customer_id, o.amount FROM {s}.opportunities o "
+                  f"WHERE {where} ORDER BY o.created_at, o.id LIMIT 10000"),
         params,
     ).fetchall()  # fmt: skip
 

@@ -17,6 +17,7 @@ from crm_es.api.export import FILE_RESPONSES, table_file
 from crm_es.api.routes import answer
 from crm_es.api.schemas.common import Text, WriteResult, problems
 from crm_es.api.schemas.opportunities import (
+    StrandedReport,
     TargetsChange,
     TargetsReport,
     WinRates,
@@ -268,6 +269,24 @@ def change_stages(
         with runtime.app.connection() as conn, conn.cursor() as cur:
             stranded = opportunities.open_on_stages(cur, list(removed), owners=principal.access.owners("opportunities"))
     return answer(response, written, removed=list(removed), stranded=stranded)
+
+
+@router.get(
+    "/reports/stranded", response_model=StrandedReport, operation_id="reports-stranded", tags=["reports"],
+    summary="Open opportunities on a stage the pipeline no longer has (never moved silently); CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def stranded_report(
+    principal: CanReadFunnel, reader: Read, runtime: RuntimeDep,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:  # fmt: skip
+    keys = list(runtime.app.opportunities.pipeline().keys)
+    with reader.cursor() as cur:
+        rows = opportunities.open_on_stages(cur, keys, owners=principal.access.owners("reports"), off_pipeline=True)
+    if format != "json":
+        columns = ("id", "title", "stage", "owner_id", "customer_id", "amount")
+        return table_file(format, "stranded", columns, [[r[c] for c in columns] for r in rows], position=reader.position)
+    return reader.answer({"stages": keys, "items": rows})
 
 
 # The funnel ------------------------------------------------------------------------------------
