@@ -15,8 +15,10 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from zoneinfo import ZoneInfo
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -128,6 +130,15 @@ class Kernel(Application):
         self._appender = GroupCommit(self.recorder)  # type: ignore[arg-type]
         self._providers: dict[type, Any] = {}
         self._kinds: dict[str, RecordKind] = {}
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The company's time zone: due dates and "today" are days there."""
+        return ZoneInfo(self.env.get("CRM_ES_TIMEZONE") or "Asia/Shanghai")
+
+    def today(self) -> date:
+        """Today in the company's time zone."""
+        return datetime.now(self.zone).date()
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()

@@ -159,7 +159,7 @@ def _copy(cur: Cursor[Any], schema: str, table: str, columns: tuple[str, ...], r
 
 class CustomersProjection(FoldingProjection):
     name = "customers"
-    version = 4
+    version = 5
     batch = _Batch
     ddl = """
     CREATE TABLE {s}.customers (
@@ -213,6 +213,8 @@ class CustomersProjection(FoldingProjection):
     CREATE INDEX customers_industry ON {s}.customers (industry);
     CREATE INDEX contacts_birthday ON {s}.contacts (extract(month FROM birthday), extract(day FROM birthday));
     CREATE INDEX activities_customer ON {s}.activities (customer_id, occurred_at DESC, id DESC);
+    CREATE INDEX activities_opportunity ON {s}.activities (opportunity_id, occurred_at DESC, id DESC)
+        WHERE opportunity_id IS NOT NULL;
     """
 
     def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
@@ -402,6 +404,15 @@ def list_activities(cur: Cursor[Any], customer_id: UUID, *, limit: int, cursor: 
         rows = rows[:limit]
         next_cursor = encode_cursor("activities", [rows[-1]["occurred_at"].isoformat(), str(rows[-1]["id"])])
     return Page(rows, next_cursor)
+
+
+def opportunity_activities(cur: Cursor[Any], opportunity_id: UUID, *, limit: int = 200) -> list[dict[str, Any]]:
+    """The activities logged on an opportunity, newest first (its timeline)."""
+    return cur.execute(
+        q(SCHEMA, "SELECT " + ", ".join(ACTIVITY_COLUMNS) + " FROM {s}.activities WHERE opportunity_id = %s "
+                  "ORDER BY occurred_at DESC, id DESC LIMIT %s"),
+        (opportunity_id, limit),
+    ).fetchall()  # fmt: skip
 
 
 def owned_by(cur: Cursor[Any], owner_id: UUID) -> list[UUID]:
