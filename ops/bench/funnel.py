@@ -22,6 +22,7 @@ parameter, crm-es from the token):
     funnel-manager     as the sales manager (her department tree), now and a year back
     funnel-salesperson as a salesperson (their own), now and a year back
     forecast           GET /reports/forecast, as the administrator
+    forecast-past      the same as of moments a year back
     lost-reasons       GET /reports/lost-reasons, all time and this year
     competitors        GET /reports/competitors, all time and this year
 
@@ -81,7 +82,7 @@ from http_bench import (  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = (
     "funnel", "funnel-past", "funnel-owner", "funnel-department", "funnel-period", "funnel-manager",
-    "funnel-salesperson", "forecast", "lost-reasons", "competitors",
+    "funnel-salesperson", "forecast", "forecast-past", "lost-reasons", "competitors",
 )  # fmt: skip
 MANAGER, SALESPERSON, DEMO_PASSWORD = "zhaomin", "wangli", "demo-password"
 ZONE = timezone(timedelta(hours=8))
@@ -102,6 +103,9 @@ def copy_to_plain(crm: str, plain: str) -> dict[str, int]:
         ),
         "plain_stage_history": "SELECT opportunity_id, version, stage, entered_at, left_at FROM read_opportunities.stage_history",
         "plain_amounts": "SELECT opportunity_id, version, amount, valid_from FROM read_opportunities.amounts",
+        "plain_close_dates": (
+            "SELECT opportunity_id, version, expected_close_date, valid_from FROM read_opportunities.close_dates"
+        ),
         "plain_customers": (
             "SELECT c.id, c.name FROM read_opportunities.customers c WHERE c.id IN "
             "(SELECT unnest(competitor_ids) FROM read_opportunities.opportunities "
@@ -200,6 +204,7 @@ def build_workload(crm: str, now: datetime) -> dict[str, dict[str, Any]]:
         "funnel-manager": {"user": MANAGER, "requests": same([_url(funnel, as_of=t) for t in both_times], tree)},
         "funnel-salesperson": {"user": SALESPERSON, "requests": same([_url(funnel, as_of=t) for t in both_times], [seller])},
         "forecast": {"user": "admin", "requests": same([forecast])},
+        "forecast-past": {"user": "admin", "requests": same([_url(forecast, as_of=t) for t in year_back])},
         "lost-reasons": {"user": "admin", "requests": same([lost, _url(lost, **{"from": this_year.isoformat()})])},
         "competitors": {"user": "admin", "requests": same([rivals, _url(rivals, **{"from": this_year.isoformat()})])},
     }

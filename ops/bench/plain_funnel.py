@@ -14,7 +14,7 @@ the ``scope`` parameter (comma-separated owner ids), as the benchmark sends it.
 Endpoints (shaped like crm-es's, so the same load script drives both):
 
     GET /api/v1/reports/funnel        ?as_of&from&to&owner_id&department_id&scope
-    GET /api/v1/reports/forecast      ?owner_id&department_id&scope
+    GET /api/v1/reports/forecast      ?as_of&owner_id&department_id&scope
     GET /api/v1/reports/lost-reasons  ?from&to&owner_id&department_id&scope
     GET /api/v1/reports/competitors   ?from&to&owner_id&department_id&scope
 """
@@ -65,6 +65,13 @@ CREATE TABLE IF NOT EXISTS plain_amounts (
     opportunity_id uuid NOT NULL,
     version integer NOT NULL,
     amount numeric(17, 2) NOT NULL,
+    valid_from timestamptz NOT NULL,
+    PRIMARY KEY (opportunity_id, version)
+);
+CREATE TABLE IF NOT EXISTS plain_close_dates (
+    opportunity_id uuid NOT NULL,
+    version integer NOT NULL,
+    expected_close_date date NOT NULL,
     valid_from timestamptz NOT NULL,
     PRIMARY KEY (opportunity_id, version)
 );
@@ -190,18 +197,48 @@ def funnel(as_of: datetime | None = None, owner_id: UUID | None = None, departme
     }  # fmt: skip
 
 
+FORECAST_AS_OF = """
+WITH opp AS (
+    SELECT o.id FROM plain_opportunities o WHERE o.created_at <= %(t)s {filters}
+), stage_then AS (
+    SELECT h.opportunity_id, h.stage FROM plain_stage_history h JOIN opp ON opp.id = h.opportunity_id
+    WHERE h.entered_at <= %(t)s AND (h.left_at IS NULL OR h.left_at > %(t)s) AND h.stage NOT IN ('won', 'lost')
+), amount_then AS (
+    SELECT DISTINCT ON (a.opportunity_id) a.opportunity_id, a.amount
+    FROM plain_amounts a JOIN stage_then USING (opportunity_id)
+    WHERE a.valid_from <= %(t)s
+    ORDER BY a.opportunity_id, a.valid_from DESC, a.version DESC
+), close_then AS (
+    SELECT DISTINCT ON (c.opportunity_id) c.opportunity_id, c.expected_close_date
+    FROM plain_close_dates c JOIN stage_then USING (opportunity_id)
+    WHERE c.valid_from <= %(t)s
+    ORDER BY c.opportunity_id, c.valid_from DESC, c.version DESC
+)
+SELECT to_char(c.expected_close_date, 'YYYY-MM') AS month, count(*) AS count, sum(a.amount) AS amount,
+       sum(a.amount * coalesce(p.probability, 0) / 100) AS weighted_amount
+FROM stage_then s JOIN amount_then a USING (opportunity_id) JOIN close_then c USING (opportunity_id)
+LEFT JOIN unnest(%(keys)s::text[], %(probabilities)s::int[]) AS p(stage, probability) ON p.stage = s.stage
+GROUP BY 1 ORDER BY 1
+"""
+
+
 @app.get("/api/v1/reports/forecast")
-def forecast(owner_id: UUID | None = None, department_id: UUID | None = None, scope: str | None = None):
+def forecast(as_of: datetime | None = None, owner_id: UUID | None = None, department_id: UUID | None = None,
+             scope: str | None = None):  # fmt: skip
     filters, params = owner_filter("o.owner_id", owner_id, department_id, scope)
     params.update(keys=[s[0] for s in STAGES], probabilities=[s[2] for s in STAGES])
-    with pool.connection() as conn:
-        rows = conn.execute(
+    if as_of is None:
+        statement = (
             "SELECT to_char(o.expected_close_date, 'YYYY-MM') AS month, count(*) AS count, sum(o.amount) AS amount, "
             "sum(o.amount * coalesce(p.probability, 0) / 100) AS weighted_amount FROM plain_opportunities o "
             "LEFT JOIN unnest(%(keys)s::text[], %(probabilities)s::int[]) AS p(stage, probability) ON p.stage = o.stage "
-            f"WHERE o.status = 'open' {filters} GROUP BY 1 ORDER BY 1",
-            params,
-        ).fetchall()  # fmt: skip
+            f"WHERE o.status = 'open' {filters} GROUP BY 1 ORDER BY 1"
+        )  # fmt: skip
+    else:
+        statement = FORECAST_AS_OF.replace("{filters}", filters)
+        params["t"] = as_of
+    with pool.connection() as conn:
+        rows = conn.execute(statement, params).fetchall()
     months = [{"month": r["month"], "count": r["count"], "amount": Decimal(r["amount"]).quantize(CENT),
                "weighted_amount": Decimal(r["weighted_amount"]).quantize(CENT, ROUND_HALF_UP)} for r in rows]  # fmt: skip
     total = {"count": sum(m["count"] for m in months), "amount": sum((m["amount"] for m in months), Decimal("0.00")),
