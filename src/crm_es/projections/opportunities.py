@@ -190,6 +190,8 @@ class _Batch(Batch):
         """Stored opportunities reassigned in this batch: their owner before it."""
         self.ranks: list[str] = []
         """The stage order (the pipeline's keys, then won) of the ``reached`` changes."""
+        self.deferred = False
+        """The sums are made at the end of a rebuild, from the changes (create_indexes)."""
 
     @classmethod
     def load(cls, cur: Cursor[Any], schema: str, items: list[tuple[int, Any]]) -> _Batch:
@@ -212,7 +214,8 @@ class _Batch(Batch):
             ):
                 batch.customers[row["id"]] = row
                 batch.stored.add(row["id"])
-        batch.ranks = list(rows.execute(q(schema, "SELECT keys FROM {s}.funnel_meta")).fetchone()["keys"])
+        meta = rows.execute(q(schema, "SELECT keys, deferred FROM {s}.funnel_meta")).fetchone()
+        batch.ranks, batch.deferred = list(meta["keys"]), meta["deferred"]
         return batch
 
     # Stays, amounts and the funnel's changes
@@ -338,7 +341,8 @@ class _Batch(Batch):
                  if before != self.opportunities[i]["owner_id"]]  # fmt: skip
         if moved:  # the changes stored before the batch go with the opportunity to its new owner
             ids, old, new = (list(column) for column in zip(*moved))
-            cur.execute(q(schema, _MOVE_SUMS), {"ids": ids, "old": old, "new": new})
+            if not self.deferred:
+                cur.execute(q(schema, _MOVE_SUMS), {"ids": ids, "old": old, "new": new})
             cur.execute(
                 q(schema, "UPDATE {s}.funnel_changes c SET owner_id = m.new FROM unnest(%s::uuid[], %s::uuid[]) AS m(id, new) "
                           "WHERE c.opportunity_id = m.id"),
@@ -356,6 +360,8 @@ class _Batch(Batch):
             row = self.opportunities[opportunity]
             owner, opened = row["owner_id"], row["created_at"]
             rows.append([opportunity, owner, opened, at, stage, *measures])
+            if self.deferred:
+                continue
             for who, grain, by_opened, by_at in GRAINS:
                 key = (owner if who == "owner" else EVERYONE, grain, _BUCKETS[by_opened](opened), _BUCKETS[by_at](at), stage)
                 total = sums.get(key)
@@ -365,8 +371,9 @@ class _Batch(Batch):
                     for n, value in enumerate(measures):
                         total[n] += value
         _copy(cur, schema, "funnel_changes", _CHANGE_COLUMNS, rows)
-        columns = [list(column) for column in zip(*((*key, *measures) for key, measures in sums.items()))]
-        cur.execute(q(schema, _ADD_SUMS), columns)
+        if sums:
+            columns = [list(column) for column in zip(*((*key, *measures) for key, measures in sums.items()))]
+            cur.execute(q(schema, _ADD_SUMS), columns)
 
 
 _ADD = ", ".join(f"{m} = {{s}}.funnel_sums.{m} + excluded.{m}" for m in _MEASURES)
@@ -503,7 +510,8 @@ class OpportunitiesProjection(FoldingProjection):
     CREATE TABLE {s}.funnel_owners (owner_id uuid PRIMARY KEY);
     CREATE TABLE {s}.funnel_meta (
         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-        keys text[] NOT NULL             -- the stage order of reached (pipeline keys, then won)
+        keys text[] NOT NULL,            -- the stage order of reached (pipeline keys, then won)
+        deferred boolean NOT NULL DEFAULT false  -- a rebuild: the sums are made with the indexes
     );
     INSERT INTO {s}.funnel_meta (keys) VALUES ('{}');
     """
@@ -539,10 +547,26 @@ class OpportunitiesProjection(FoldingProjection):
     @staticmethod
     def _rank(cur: Cursor[Any], schema: str, keys: list[str]) -> None:
         rows = cur.connection.cursor(row_factory=dict_row)
-        if list(rows.execute(q(schema, "SELECT keys FROM {s}.funnel_meta")).fetchone()["keys"]) == keys:
+        meta = rows.execute(q(schema, "SELECT keys, deferred FROM {s}.funnel_meta")).fetchone()
+        if list(meta["keys"]) == keys:
             return
-        for statement in _RERANK:
+        for statement in _RERANK if meta["deferred"] else (*_RERANK, *_RERANK_SUMS):
             cur.execute(q(schema, statement), {"keys": keys, "everyone": EVERYONE})
+
+    def create_tables(self, cur: Cursor[Any], schema: str, *, with_indexes: bool = True) -> None:
+        """Tables without the query-only indexes (a rebuild) keep no sums until the indexes are
+        made: then they are summed from the changes in one statement, which is much faster
+        than adding each batch's."""
+        super().create_tables(cur, schema, with_indexes=with_indexes)
+        if not with_indexes:
+            cur.execute(q(schema, "UPDATE {s}.funnel_meta SET deferred = true"))
+
+    def create_indexes(self, cur: Cursor[Any], schema: str) -> None:
+        super().create_indexes(cur, schema)
+        rows = cur.connection.cursor(row_factory=dict_row)
+        if rows.execute(q(schema, "SELECT deferred FROM {s}.funnel_meta")).fetchone()["deferred"]:
+            cur.execute(q(schema, _ADD_CHANGES.replace("{where}", "true")), {"everyone": EVERYONE})
+            cur.execute(q(schema, "UPDATE {s}.funnel_meta SET deferred = false"))
 
     def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
         """The customer's opportunities within the caller's scope: open, won and lost with their
@@ -713,11 +737,22 @@ class OpportunitiesProjection(FoldingProjection):
             row.update(status="open", lost_reason=None, lost_competitor_id=None, lost_note=None, closed_at=None)
 
 
+_ADD_CHANGES = f"""
+INSERT INTO {{s}}.funnel_sums ({', '.join(_SUM_COLUMNS)})
+SELECT k.owner_id, k.grain, k.opened_on, k.at_on, c.stage, {', '.join(f'sum(c.{m})' for m in _MEASURES)}
+FROM {{s}}.funnel_changes c CROSS JOIN LATERAL {_sql_keys("c.owner_id", "c.opened_at", "c.at")}
+WHERE {{where}}
+GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT (owner_id, grain, opened_on, at_on, stage) DO UPDATE SET {_ADD}
+"""
+"""Adds stored changes (those ``{where}`` selects) to the sums, in one statement."""
+
+_REACHED_ONLY = "n = 0 AND amount = 0 AND pairs = 0 AND seconds = 0"
+
 _RERANK = (
     "UPDATE {s}.funnel_meta SET keys = %(keys)s",
-    "UPDATE {s}.funnel_sums SET reached = 0 WHERE reached <> 0",
     "UPDATE {s}.funnel_changes SET reached = 0 WHERE reached <> 0",
-    "DELETE FROM {s}.funnel_changes WHERE n = 0 AND amount = 0 AND pairs = 0 AND reached = 0 AND seconds = 0",
+    f"DELETE FROM {{s}}.funnel_changes WHERE {_REACHED_ONLY} AND reached = 0",
     f"""
     WITH ranks AS (
         SELECT stage, rank::int FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS r(stage, rank)
@@ -726,20 +761,12 @@ _RERANK = (
                coalesce(max(r.rank) OVER (PARTITION BY h.opportunity_id ORDER BY h.version
                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
         FROM {{s}}.stage_history h JOIN ranks r USING (stage)
-    ), reached AS (
-        SELECT s.opportunity_id, o.owner_id, o.created_at AS opened_at, s.entered_at AS at, r.stage
-        FROM stays s JOIN ranks r ON r.rank > s.before AND r.rank <= s.rank
-        JOIN {{s}}.opportunities o ON o.id = s.opportunity_id
-        WHERE s.rank > s.before
-    ), stored AS (
-        INSERT INTO {{s}}.funnel_changes ({', '.join(_CHANGE_COLUMNS)})
-        SELECT opportunity_id, owner_id, opened_at, at, stage, 0, 0, 0, 1, 0 FROM reached
     )
-    INSERT INTO {{s}}.funnel_sums ({', '.join(_SUM_COLUMNS)})
-    SELECT k.owner_id, k.grain, k.opened_on, k.at_on, r.stage, 0, 0, 0, count(*), 0
-    FROM reached r CROSS JOIN LATERAL {_sql_keys("r.owner_id", "r.opened_at", "r.at")}
-    GROUP BY 1, 2, 3, 4, 5
-    ON CONFLICT (owner_id, grain, opened_on, at_on, stage) DO UPDATE SET reached = {{s}}.funnel_sums.reached + excluded.reached
+    INSERT INTO {{s}}.funnel_changes ({', '.join(_CHANGE_COLUMNS)})
+    SELECT s.opportunity_id, o.owner_id, o.created_at, s.entered_at, r.stage, 0, 0, 0, 1, 0
+    FROM stays s JOIN ranks r ON r.rank > s.before AND r.rank <= s.rank
+    JOIN {{s}}.opportunities o ON o.id = s.opportunity_id
+    WHERE s.rank > s.before
     """,
     """
     UPDATE {s}.opportunities o SET top_rank = coalesce(t.top, 0)
@@ -752,6 +779,11 @@ _RERANK = (
     """,
 )
 """A new stage order: every opportunity's ``reached`` changes computed anew from the stage history."""
+_RERANK_SUMS = (
+    "UPDATE {s}.funnel_sums SET reached = 0 WHERE reached <> 0",
+    _ADD_CHANGES.replace("{where}", f"{_REACHED_ONLY} AND reached <> 0"),
+)
+"""... and the sums' ``reached`` from them (unless the sums are deferred)."""
 
 
 # Queries ---------------------------------------------------------------------------------------
