@@ -23,11 +23,21 @@ from psycopg.rows import dict_row
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.opportunity import Opportunity
 from crm_es.aggregates.pipeline import DEFAULT_STAGES, Pipeline
-from crm_es.projections.opportunities import BUCKET_ZONE, OpportunitiesProjection, funnel, funnel_exact
+from crm_es.projections.opportunities import (
+    BUCKET_ZONE,
+    OpportunitiesProjection,
+    competitors,
+    competitors_exact,
+    funnel,
+    funnel_exact,
+    lost_reasons,
+    lost_reasons_exact,
+)
 
 T0 = datetime(2026, 1, 20, 3, 0, tzinfo=timezone.utc)
 OWNERS = [uuid.UUID(int=n) for n in range(1, 5)]
 REASONS = ("价格过高", "预算不足", "竞争对手胜出")
+RIVALS = [uuid.UUID(int=n) for n in range(101, 105)]
 REORDERED = [DEFAULT_STAGES[0], DEFAULT_STAGES[2], DEFAULT_STAGES[1], {"key": "signing", "name": "签约", "probability": 90}]
 """A stage order the pipeline takes on half-way: proposal before qualified, negotiation removed."""
 
@@ -39,6 +49,7 @@ def _story(rng: random.Random, keys: list[str], customer: uuid.UUID, start: date
     opportunity = Opportunity.open(
         customer_id=customer, title=f"项目 {rng.randrange(1000)}", amount=f"{rng.randrange(1, 500)}000.00",
         expected_close_date=date(2026, 6, 30), owner_id=rng.choice(OWNERS), stages=keys, stage=rng.choice(keys[:2]),
+        competitor_ids=rng.sample(RIVALS, rng.choice((0, 0, 1, 2))),
     )  # fmt: skip
     events = [dataclasses.replace(e, timestamp=at) for e in opportunity.collect_events()]
     for _ in range(rng.randrange(12)):
@@ -66,7 +77,7 @@ def _story(rng: random.Random, keys: list[str], customer: uuid.UUID, start: date
         elif roll < 0.8:
             opportunity.win(rng.choice([None, f"{rng.randrange(1, 500)}500.00"]))
         elif roll < 0.9:
-            opportunity.lose(reason=rng.choice(REASONS))
+            opportunity.lose(reason=rng.choice(REASONS), competitor_id=rng.choice([None, *RIVALS]))
         else:
             opportunity.retitle(f"项目 {rng.randrange(1000)}")
         events += [dataclasses.replace(e, timestamp=at) for e in opportunity.collect_events()]
@@ -128,6 +139,7 @@ def _periods(rng: random.Random) -> list[tuple[datetime | None, datetime | None]
         (None, None), (midnight[0], None), (None, midnight[2]), (midnight[1], midnight[2]), (midnight[3], midnight[2]),
         (midnight[1], midnight[3]), (utc_days[0], utc_days[1]), (utc_days[0], None), (None, utc_days[1]),
         (min(some), max(some)), (midnight[2], midnight[1]),
+        (midnight[0], midnight[3]), (datetime(2026, 1, 20, tzinfo=BUCKET_ZONE), datetime(2026, 3, 10, tzinfo=BUCKET_ZONE)),
         (datetime(2026, 2, 3, tzinfo=BUCKET_ZONE), datetime(2026, 2, 20, tzinfo=BUCKET_ZONE)),  # within a month
         (utc_days[0] + timedelta(hours=10), utc_days[0] + timedelta(hours=20)),  # within a day
         (utc_days[0] + timedelta(hours=10), utc_days[0] + timedelta(days=3)),  # hours, then whole days
@@ -161,6 +173,23 @@ def test_the_sums_give_the_funnel_of_every_stay_at_any_moment_for_any_period_and
     reassigned = cur.execute(f'SELECT count(DISTINCT owner_id) AS n FROM "{schema}".funnel_changes').fetchone()["n"]
     assert reassigned == len(OWNERS)
     assert _compare(cur, schema, list(DEFAULT_STAGES), rng) > 1000
+
+
+def _compare_reports(cur: Any, schema: str, rng: random.Random) -> None:
+    for start, before in _periods(rng):
+        for scope in SCOPES:
+            lost = {"closed_from": start, "closed_before": before, **scope}
+            assert lost_reasons(cur, schema=schema, **lost) == lost_reasons_exact(cur, schema=schema, **lost), lost
+            opened = {"opened_from": start, "opened_before": before, **scope}
+            assert competitors(cur, schema=schema, **opened) == competitors_exact(cur, schema=schema, **opened), opened
+
+
+def test_lost_reasons_and_competitors_from_their_sums_equal_those_of_every_opportunity(connection) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(15)
+    cur, schema = _apply(connection, _events(11, 300), rng)
+    assert lost_reasons(cur, schema=schema)["total"]["count"] > 20
+    assert any(c["lost_to_them"]["count"] for c in competitors(cur, schema=schema))
+    _compare_reports(cur, schema, rng)
 
 
 def test_a_new_stage_order_recomputes_what_was_reached_and_the_sums_still_agree(connection) -> None:  # type: ignore[no-untyped-def]
@@ -208,4 +237,9 @@ def test_a_rebuild_sums_the_changes_once_at_the_end_into_the_same_sums(connectio
     for start in range(cut, len(items), 100):  # what arrived meanwhile, as live batches
         projection.apply_batch(items[start : start + 100], cur, rebuilt)
     assert _sums(cur, rebuilt) == _sums(cur, live)
+    for table in ("lost_sums", "competitor_sums"):
+        rows = f'SELECT * FROM "{{}}".{table} WHERE n <> 0 OR amount <> 0 ORDER BY 1, 2, 3, 4' if table == "lost_sums" else (
+            f'SELECT * FROM "{{}}".{table} WHERE opportunities <> 0 ORDER BY 1, 2, 3, 4')  # fmt: skip
+        assert cur.execute(rows.format(rebuilt)).fetchall() == cur.execute(rows.format(live)).fetchall()
     _compare(cur, rebuilt, REORDERED, rng)
+    _compare_reports(cur, rebuilt, rng)

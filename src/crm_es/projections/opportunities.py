@@ -36,7 +36,8 @@ per batch: new rows with COPY, changed ones with one statement per table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from functools import singledispatchmethod
@@ -154,6 +155,89 @@ def _sql_keys(owner: str, opened: str, at: str, *, owners_only: bool = False, si
     return "(VALUES " + ", ".join(rows) + ") AS k(owner_id, grain, opened_on, at_on, sign)"
 
 
+@dataclass(frozen=True)
+class _Report:
+    """A report kept as sums over the opportunities as they are now (not as of a moment): each
+    opportunity's part (``parts``: label → measures) is added by owner and by month and day of
+    one of its moments, for its owner and for everyone. A batch adds the difference between
+    each changed opportunity's part after it and before it."""
+
+    table: str
+    moment: str  # the opportunity's column the period filters: closed_at, created_at
+    label: str  # the report's row: reason, competitor_id
+    label_type: str
+    measures: tuple[str, ...]
+    parts: Callable[[dict[str, Any]], dict[Any, tuple[Any, ...]]]
+    rows: str
+    """SQL: (owner_id, moment, label, *measures) of every opportunity, for building the sums at once."""
+
+
+def _lost_part(row: dict[str, Any]) -> dict[Any, tuple[Any, ...]]:
+    return {row["lost_reason"]: (1, row["amount"])} if row["status"] == LOST else {}
+
+
+def _competitor_part(row: dict[str, Any]) -> dict[Any, tuple[Any, ...]]:
+    involved = set(row["competitor_ids"] or ()) | ({row["lost_competitor_id"]} - {None})
+    status, amount = row["status"], row["amount"]
+    won, lost = int(status == WON), int(status == LOST)
+    parts = {}
+    for competitor in involved:
+        to = int(lost and row["lost_competitor_id"] == competitor)
+        parts[competitor] = (1, int(status == "open"), won, amount * won, lost, amount * lost, to, amount * to)
+    return parts
+
+
+_LOST = _Report(
+    "lost_sums", "closed_at", "reason", "text", ("n", "amount"), _lost_part,
+    "SELECT o.owner_id, o.closed_at, o.lost_reason, 1, o.amount FROM {s}.opportunities o WHERE o.status = 'lost'",
+)  # fmt: skip
+_COMPETITORS_SUMS = _Report(
+    "competitor_sums", "created_at", "competitor_id", "uuid",
+    ("opportunities", "open", "won", "won_amount", "lost", "lost_amount", "lost_to", "lost_to_amount"),
+    _competitor_part,
+    "SELECT o.owner_id, o.created_at, c.id, 1, (o.status = 'open')::int, (o.status = 'won')::int, "
+    "CASE WHEN o.status = 'won' THEN o.amount ELSE 0 END, (o.status = 'lost')::int, "
+    "CASE WHEN o.status = 'lost' THEN o.amount ELSE 0 END, (o.status = 'lost' AND o.lost_competitor_id IS NOT DISTINCT FROM c.id)::int, "
+    "CASE WHEN o.status = 'lost' AND o.lost_competitor_id IS NOT DISTINCT FROM c.id THEN o.amount ELSE 0 END "
+    "FROM {s}.opportunities o CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(o.competitor_ids || "
+    "CASE WHEN o.lost_competitor_id IS NULL THEN '{}'::uuid[] ELSE ARRAY[o.lost_competitor_id] END) AS x) AS c(id)",
+)  # fmt: skip
+_REPORTS = (_LOST, _COMPETITORS_SUMS)
+_REPORT_GRAINS = (("owner", "m"), ("owner", "d"), ("everyone", "m"), ("everyone", "d"))
+
+
+def _report_add(report: _Report) -> str:
+    """Adds sums (one array per column) to the report's stored ones."""
+    columns = ("owner_id", "grain", "on_day", report.label, *report.measures)
+    types = ("uuid", "text", "date", report.label_type, *("numeric" for _ in report.measures))
+    adds = ", ".join(f"{m} = {{s}}.{report.table}.{m} + excluded.{m}" for m in report.measures)
+    return (
+        f"INSERT INTO {{s}}.{report.table} ({', '.join(columns)}) SELECT * FROM unnest("
+        + ", ".join(f"%s::{t}[]" for t in types)
+        + f") ON CONFLICT (owner_id, grain, on_day, {report.label}) DO UPDATE SET {adds}"
+    )
+
+
+def _report_build(report: _Report) -> str:
+    """The report's sums from every opportunity, in one statement (the end of a rebuild)."""
+    measures = ", ".join(f"m{n}" for n in range(len(report.measures)))
+    keys = ", ".join(
+        f"({'p.owner_id' if who == 'owner' else '%(everyone)s::uuid'}, '{grain}', "
+        f"{_SQL_BUCKETS['month' if grain == 'm' else 'day'].format(x='p.moment')})"
+        for who, grain in _REPORT_GRAINS
+    )  # fmt: skip
+    return (
+        f"INSERT INTO {{s}}.{report.table} (owner_id, grain, on_day, {report.label}, {', '.join(report.measures)}) "
+        f"SELECT k.owner_id, k.grain, k.on_day, p.label, {', '.join(f'sum(m{n})' for n in range(len(report.measures)))} "
+        f"FROM ({report.rows}) AS p(owner_id, moment, label, {measures}) "
+        f"CROSS JOIN LATERAL (VALUES {keys}) AS k(owner_id, grain, on_day) GROUP BY 1, 2, 3, 4"
+    )
+
+
+def _parts(row: dict[str, Any]) -> tuple[UUID, list[Any]]:
+    return row["owner_id"], [(row[r.moment], r.parts(row)) for r in _REPORTS]
+
+
 def _copy(cur: Cursor[Any], schema: str, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     with cur.copy(q(schema, f"COPY {{s}}.{table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)")) as copy:
         copy.set_types([_TYPES[c] for c in columns])
@@ -186,6 +270,8 @@ class _Batch(Batch):
         self.changes: list[list[Any]] = []
         """Funnel changes: opportunity, moment, stage and the five measures (owner and opening
         moment are added when written: those of the opportunity at the end of the batch)."""
+        self.parts_before: dict[UUID, tuple[UUID, list[Any]]] = {}
+        """Stored opportunities: their owner and each report's moment and part before the batch."""
         self.owners_before: dict[UUID, UUID] = {}
         """Stored opportunities reassigned in this batch: their owner before it."""
         self.ranks: list[str] = []
@@ -207,6 +293,7 @@ class _Batch(Batch):
                 row["visited"] = list(row["visited"])
                 batch.opportunities[row["id"]] = row
                 batch.stored.add(row["id"])
+                batch.parts_before[row["id"]] = _parts(row)
                 customer_ids.add(row["customer_id"])
         if customer_ids:
             for row in rows.execute(
@@ -306,6 +393,8 @@ class _Batch(Batch):
         for statement, params in self.statements:
             cur.execute(q(schema, statement), params)
         self._write_funnel(cur, schema)
+        if not self.deferred:
+            self._write_reports(cur, schema)
 
     def _write_opportunities(self, cur: Cursor[Any], schema: str) -> None:
         for customer_id in self.renamed:  # the stored opportunities of a renamed customer, not in the batch
@@ -316,6 +405,7 @@ class _Batch(Batch):
                 row["visited"] = list(row["visited"])
                 self.opportunities[row["id"]] = row
                 self.stored.add(row["id"])
+                self.parts_before[row["id"]] = _parts(row)
         for row in self.opportunities.values():
             if row["customer_id"] in self.renamed:
                 self.changed.add(row["id"])
@@ -335,6 +425,29 @@ class _Batch(Batch):
         ]  # fmt: skip
         if changed:
             cur.executemany(q(schema, _UPDATE), changed)
+
+    def _write_reports(self, cur: Cursor[Any], schema: str) -> None:
+        """Each report's sums: the changed opportunities' parts after the batch, less before."""
+        sums: list[dict[tuple[Any, ...], list[Any]]] = [{} for _ in _REPORTS]
+        for opportunity in self.changed:
+            row = self.opportunities[opportunity]
+            after = _parts(row)
+            before = self.parts_before.get(opportunity)
+            for sign, (owner, parts) in ((1, after), (-1, before)) if before else ((1, after),):
+                for n, (moment, part) in enumerate(parts):
+                    if moment is None:
+                        continue
+                    for label, measures in part.items():
+                        for who, grain in _REPORT_GRAINS:
+                            key = (owner if who == "owner" else EVERYONE, grain,
+                                   _month(moment) if grain == "m" else _day(moment), label)  # fmt: skip
+                            total = sums[n].setdefault(key, [0] * len(measures))
+                            for m, value in enumerate(measures):
+                                total[m] += sign * value
+        for report, added in zip(_REPORTS, sums):
+            if added:
+                columns = [list(column) for column in zip(*((*key, *measures) for key, measures in added.items()))]
+                cur.execute(q(schema, _report_add(report)), columns)
 
     def _write_funnel(self, cur: Cursor[Any], schema: str) -> None:
         moved = [(i, before, self.opportunities[i]["owner_id"]) for i, before in self.owners_before.items()
@@ -400,7 +513,7 @@ ON CONFLICT (owner_id, grain, opened_on, at_on, stage) DO UPDATE SET {_ADD}
 
 class OpportunitiesProjection(FoldingProjection):
     name = "opportunities"
-    version = 5
+    version = 6
     batch = _Batch
     ddl = """
     CREATE TABLE {s}.opportunities (
@@ -508,6 +621,24 @@ class OpportunitiesProjection(FoldingProjection):
         PRIMARY KEY (owner_id, grain, opened_on, at_on, stage)
     );
     CREATE TABLE {s}.funnel_owners (owner_id uuid PRIMARY KEY);
+    CREATE TABLE {s}.lost_sums (        -- the lost opportunities now, by when they were lost and why
+        owner_id uuid NOT NULL,          -- the nil uuid: everyone's
+        grain text NOT NULL,             -- m: by month, d: by day (of closed_at)
+        on_day date NOT NULL,
+        reason text NOT NULL,
+        n numeric NOT NULL,
+        amount numeric NOT NULL,
+        PRIMARY KEY (owner_id, grain, on_day, reason)
+    );
+    CREATE TABLE {s}.competitor_sums (  -- the opportunities now, by when they were opened and competitor
+        owner_id uuid NOT NULL,
+        grain text NOT NULL,             -- m: by month, d: by day (of created_at)
+        on_day date NOT NULL,
+        competitor_id uuid NOT NULL,
+        opportunities numeric NOT NULL, open numeric NOT NULL, won numeric NOT NULL, won_amount numeric NOT NULL,
+        lost numeric NOT NULL, lost_amount numeric NOT NULL, lost_to numeric NOT NULL, lost_to_amount numeric NOT NULL,
+        PRIMARY KEY (owner_id, grain, on_day, competitor_id)
+    );
     CREATE TABLE {s}.funnel_meta (
         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
         keys text[] NOT NULL,            -- the stage order of reached (pipeline keys, then won)
@@ -522,6 +653,8 @@ class OpportunitiesProjection(FoldingProjection):
     CREATE INDEX opportunities_stage ON {s}.opportunities (stage, status);
     CREATE INDEX opportunities_close ON {s}.opportunities (expected_close_date);
     CREATE INDEX opportunities_won ON {s}.opportunities (owner_id, closed_at) WHERE status = 'won';
+    CREATE INDEX opportunities_open ON {s}.opportunities (expected_close_date) INCLUDE (owner_id, amount, stage)
+        WHERE status = 'open';
     """ + search.indexes("{s}", "opportunities") + """
     CREATE INDEX funnel_changes_at ON {s}.funnel_changes (at);
     CREATE INDEX funnel_changes_opened ON {s}.funnel_changes (opened_at, at);
@@ -566,6 +699,8 @@ class OpportunitiesProjection(FoldingProjection):
         rows = cur.connection.cursor(row_factory=dict_row)
         if rows.execute(q(schema, "SELECT deferred FROM {s}.funnel_meta")).fetchone()["deferred"]:
             cur.execute(q(schema, _ADD_CHANGES.replace("{where}", "true")), {"everyone": EVERYONE})
+            for report in _REPORTS:
+                cur.execute(q(schema, _report_build(report)), {"everyone": EVERYONE})
             cur.execute(q(schema, "UPDATE {s}.funnel_meta SET deferred = false"))
 
     def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
@@ -1281,7 +1416,7 @@ GROUP BY 1 ORDER BY count(*) DESC, sum(o.amount) DESC, 1
 """
 
 
-def lost_reasons(  # noqa: PLR0913
+def lost_reasons_exact(  # noqa: PLR0913
     cur: Cursor[Any],
     *,
     closed_from: datetime | None = None,
@@ -1289,16 +1424,20 @@ def lost_reasons(  # noqa: PLR0913
     owner_id: UUID | None = None,
     members: list[UUID] | None = None,
     owners: frozenset[UUID] | None = None,
+    schema: str = SCHEMA,
 ) -> dict[str, Any]:
-    """Opportunities lost (and not reopened) in the period, by reason (失单分析): count and amount,
-    most frequent first, with each reason's share of the lost ones."""
+    """The lost reasons from every lost opportunity (``lost_reasons`` gives the same from sums)."""
     filters, params = _report_filters(owners, owner_id, members)
     for name, clause, value in (("closed_from", "o.closed_at >= %(closed_from)s", closed_from),
                                 ("closed_before", "o.closed_at < %(closed_before)s", closed_before)):  # fmt: skip
         if value is not None:
             filters += f" AND {clause}"
             params[name] = value
-    rows = cur.execute(q(SCHEMA, _LOST_REASONS.replace("{filters}", filters)), params).fetchall()
+    rows = cur.execute(q(schema, _LOST_REASONS.replace("{filters}", filters)), params).fetchall()
+    return _lost_answer(rows)
+
+
+def _lost_answer(rows: list[dict[str, Any]]) -> dict[str, Any]:
     total = sum(r["count"] for r in rows)
     reasons = [
         {"reason": r["reason"], "count": r["count"], "amount": Decimal(r["amount"]).quantize(CENT),
@@ -1328,7 +1467,7 @@ ORDER BY count(*) DESC, n.name, i.competitor_id
 """
 
 
-def competitors(  # noqa: PLR0913
+def competitors_exact(  # noqa: PLR0913
     cur: Cursor[Any],
     *,
     opened_from: datetime | None = None,
@@ -1336,18 +1475,21 @@ def competitors(  # noqa: PLR0913
     owner_id: UUID | None = None,
     members: list[UUID] | None = None,
     owners: frozenset[UUID] | None = None,
+    schema: str = SCHEMA,
 ) -> list[dict[str, Any]]:
-    """Per competitor (竞争对手), the opportunities opened in the period it was named on (or
-    lost to): how many, still open, won against it, lost (to anyone), and lost to it, with
-    amounts, and the win rate against it (won / (won + lost))."""
+    """The competitor report from every opportunity (``competitors`` gives the same from sums)."""
     filters, params = _report_filters(owners, owner_id, members)
     for name, clause, value in (("opened_from", "o.created_at >= %(opened_from)s", opened_from),
                                 ("opened_before", "o.created_at < %(opened_before)s", opened_before)):  # fmt: skip
         if value is not None:
             filters += f" AND {clause}"
             params[name] = value
+    return _competitors_answer(cur.execute(q(schema, _COMPETITORS.replace("{filters}", filters)), params).fetchall())
+
+
+def _competitors_answer(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for r in cur.execute(q(SCHEMA, _COMPETITORS.replace("{filters}", filters)), params).fetchall():
+    for r in rows:
         out.append({
             "competitor_id": r["competitor_id"], "name": r["name"], "opportunities": r["opportunities"], "open": r["open"],
             "won": {"count": r["won"], "amount": Decimal(r["won_amount"]).quantize(CENT)},
@@ -1356,6 +1498,101 @@ def competitors(  # noqa: PLR0913
             "win_rate": _ratio(r["won"], r["won"] + r["lost"]),
         })  # fmt: skip
     return out
+
+
+def lost_reasons(  # noqa: PLR0913
+    cur: Cursor[Any],
+    *,
+    closed_from: datetime | None = None,
+    closed_before: datetime | None = None,
+    owner_id: UUID | None = None,
+    members: list[UUID] | None = None,
+    owners: frozenset[UUID] | None = None,
+    schema: str = SCHEMA,
+) -> dict[str, Any]:
+    """Opportunities lost (and not reopened) in the period, by reason (失单分析): count and amount,
+    most frequent first, with each reason's share of the lost ones. From the report's sums by
+    month and day; a period whose ends are not midnights of BUCKET_ZONE reads every lost one."""
+    found = _report_rows(cur, schema, _LOST, closed_from, closed_before, _owner_set(owners, owner_id, members),
+                         "reason, sum(n)::bigint AS count, sum(amount) AS amount", "sum(n) > 0",
+                         "sum(n) DESC, sum(amount) DESC, 1")  # fmt: skip
+    if found is None:
+        return lost_reasons_exact(cur, closed_from=closed_from, closed_before=closed_before, owner_id=owner_id,
+                                  members=members, owners=owners, schema=schema)  # fmt: skip
+    return _lost_answer(found)
+
+
+def competitors(  # noqa: PLR0913
+    cur: Cursor[Any],
+    *,
+    opened_from: datetime | None = None,
+    opened_before: datetime | None = None,
+    owner_id: UUID | None = None,
+    members: list[UUID] | None = None,
+    owners: frozenset[UUID] | None = None,
+    schema: str = SCHEMA,
+) -> list[dict[str, Any]]:
+    """Per competitor (竞争对手), the opportunities opened in the period it was named on (or
+    lost to): how many, still open, won against it, lost (to anyone), and lost to it, with
+    amounts, and the win rate against it (won / (won + lost)). From the report's sums, as
+    ``lost_reasons``."""
+    measures = ", ".join(f"sum(s.{m})::{'bigint' if 'amount' not in m else 'numeric'} AS {m}"
+                         for m in _COMPETITORS_SUMS.measures)  # fmt: skip
+    found = _report_rows(
+        cur, schema, _COMPETITORS_SUMS, opened_from, opened_before, _owner_set(owners, owner_id, members),
+        f"s.competitor_id, n.name, {measures}", "sum(s.opportunities) > 0",
+        "sum(s.opportunities) DESC, n.name, s.competitor_id", join="LEFT JOIN {s}.customers n ON n.id = s.competitor_id",
+        group="s.competitor_id, n.name",
+    )  # fmt: skip
+    if found is None:
+        return competitors_exact(cur, opened_from=opened_from, opened_before=opened_before, owner_id=owner_id,
+                                 members=members, owners=owners, schema=schema)  # fmt: skip
+    return _competitors_answer(found)
+
+
+def _report_rows(  # noqa: PLR0913
+    cur: Cursor[Any], schema: str, report: _Report, start: datetime | None, before: datetime | None,
+    owners: frozenset[UUID] | None, select: str, having: str, order: str, *, join: str = "", group: str = "1",
+) -> list[dict[str, Any]] | None:
+    """A report's rows summed over the period [``start``, ``before``): its whole months from the
+    month sums, the other days from the day sums; None when an end is not a midnight of
+    BUCKET_ZONE (the caller then reads the opportunities)."""
+    for end in (start, before):
+        if end is not None and _midnight(_day(end)) != end:
+            return None
+    params: dict[str, Any] = {"everyone": EVERYONE, "owners": None if owners is None else list(owners)}
+    if owners is not None and not cur.execute(
+        q(schema, "SELECT NOT EXISTS (SELECT 1 FROM {s}.funnel_owners f WHERE f.owner_id <> ALL(%(owners)s::uuid[])) AS all"),
+        params,
+    ).fetchone()["all"]:  # fmt: skip
+        who = "s.owner_id = ANY(%(owners)s)"
+    else:
+        who = "s.owner_id = %(everyone)s"
+    first_day = None if start is None else _day(start)
+    last_day = None if before is None else _day(before)
+    first = None if first_day is None else (first_day if first_day.day == 1 else _next_month(first_day.replace(day=1)))
+    last = None if last_day is None else last_day.replace(day=1)
+    spans: list[str] = []
+    if first is not None and last is not None and first >= last:
+        spans.append("s.grain = 'd' AND s.on_day >= %(first_day)s AND s.on_day < %(last_day)s")
+    else:
+        months = ["s.grain = 'm'"]
+        if first is not None:
+            months.append("s.on_day >= %(first)s")
+            if first_day is not None and first_day < first:
+                spans.append("s.grain = 'd' AND s.on_day >= %(first_day)s AND s.on_day < %(first)s")
+        if last is not None:
+            months.append("s.on_day < %(last)s")
+            if last_day is not None and last < last_day:
+                spans.append("s.grain = 'd' AND s.on_day >= %(last)s AND s.on_day < %(last_day)s")
+        spans.append(" AND ".join(months))
+    params.update(first=first, last=last, first_day=first_day, last_day=last_day)
+    statement = (
+        f"SELECT {select} FROM {{s}}.{report.table} s {join} WHERE {who} AND ("
+        + " OR ".join(f"({span})" for span in spans)
+        + f") GROUP BY {group} HAVING {having} ORDER BY {order}"
+    )
+    return cur.execute(q(schema, statement), params, prepare=False).fetchall()
 
 
 def targets(
