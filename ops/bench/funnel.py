@@ -27,13 +27,15 @@ parameter, crm-es from the token):
     competitors        GET /reports/competitors, all time and this year
 
 Before measuring, every request of every scenario (at most 40 of each) is sent to both apps
-with the same ``as_of``, and the answers must be the same numbers. Then, per scenario and
-concurrency, wrk runs against each app in turn, and the report prints requests per second,
-the ratio crm-es/plain, p50 and p95 of each. ``--explain`` prints EXPLAIN (ANALYZE, BUFFERS)
+with the same ``as_of``, and the answers must be the same numbers. Then a few requests of each
+scenario go to each app one at a time (``--alone``: the median time of one request, without
+queueing), and per scenario and concurrency wrk runs against each app in turn. The report
+prints requests per second, the ratio crm-es/plain (a lower bound when the plain app answered
+nothing within a run), p50 and p95 of each, and the times alone. ``--explain`` prints EXPLAIN (ANALYZE, BUFFERS)
 of crm-es's funnel statements and of the opportunity search ``q`` at that scale.
 
 Usage: ops/bench/run funnel [--size large] [--database URL] [--duration 10] [--concurrency 16]
-           [--scenarios funnel,funnel-past,...] [--workers N] [--explain] [--explain-only]
+           [--scenarios funnel,funnel-past,...] [--alone 5] [--workers N] [--explain] [--explain-only]
 """
 
 from __future__ import annotations
@@ -340,6 +342,30 @@ def _explain_search(cur: Any, users: dict[str, Any]) -> None:
 # Measuring --------------------------------------------------------------------------------------
 
 
+def one_at_a_time(apps: dict[str, App], tokens: dict[str, str], workload: dict[str, dict[str, Any]],
+                  scenarios: list[str], count: int) -> dict[tuple[str, str], float]:  # fmt: skip
+    """The median time of one request alone (``count`` of each scenario's requests, in turn, to
+    each app): what a query costs without queueing behind others."""
+    medians = {}
+    with httpx.Client(timeout=600) as client:
+        for scenario in scenarios:
+            spec = workload[scenario]
+            headers = {"Authorization": f"Bearer {tokens[spec['user']]}"}
+            for name in APPS:
+                times = []
+                for crm_path, plain_path in (spec["requests"] * count)[:count]:
+                    started = time.perf_counter()
+                    answer = client.get(apps[name].url + (crm_path if name == "crm-es" else plain_path),
+                                        headers=headers if name == "crm-es" else None)  # fmt: skip
+                    times.append(time.perf_counter() - started)
+                    if answer.status_code != 200:
+                        raise RuntimeError(f"{name} answered {answer.status_code} to {crm_path}: {answer.text[:300]}")
+                medians[(name, scenario)] = sorted(times)[len(times) // 2] * 1000
+            print(f"  {scenario:<19} one at a time: plain {medians[('plain', scenario)]:8.1f} ms   "
+                  f"crm-es {medians[('crm-es', scenario)]:8.1f} ms", flush=True)
+    return medians
+
+
 def benchmark(wrk: str, apps: dict[str, App], tokens: dict[str, str], workload: dict[str, dict[str, Any]],
               args: argparse.Namespace, workdir: Path, processes: Processes) -> list[Run]:  # fmt: skip
     runs: list[Run] = []
@@ -363,30 +389,41 @@ def benchmark(wrk: str, apps: dict[str, App], tokens: dict[str, str], workload: 
     return runs
 
 
-def report(runs: list[Run], args: argparse.Namespace, setup: dict[str, str]) -> None:
+def report(runs: list[Run], args: argparse.Namespace, setup: dict[str, str], alone: dict[tuple[str, str], float]) -> None:
     by_key = {(r.app, r.scenario, r.concurrency): r for r in runs}
     print()
-    print("=" * 112)
+    print("=" * 132)
     print(f"Funnel benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, {setup['data']}, "
           f"wrk {args.duration:g} s per run, warm-up {args.warmup:g} s")  # fmt: skip
     print(f"  {setup['processes']}")
     print()
     header = (f"{'scenario':<20}{'conc':>5}{'plain req/s':>13}{'crm-es req/s':>14}{'crm-es/plain':>14}"
-              f"{'p50 plain':>11}{'p95 plain':>11}{'p50 crm-es':>12}{'p95 crm-es':>12}   errors")  # fmt: skip
+              f"{'p50 plain':>12}{'p95 plain':>12}{'p50 crm-es':>12}{'p95 crm-es':>12}{'alone plain':>13}"
+              f"{'alone crm-es':>14}   errors")  # fmt: skip
     print(header)
     print("-" * len(header))
+
+    def ms(value: float, done: int) -> str:
+        return f"{value:.1f} ms" if done else "none done"
+
     for scenario in args.scenarios:
         for concurrency in args.concurrency:
             plain, es = by_key.get(("plain", scenario, concurrency)), by_key.get(("crm-es", scenario, concurrency))
             if plain is None or es is None:
                 continue
-            ratio = es.rate / plain.rate if plain.rate else float("nan")
-            print(f"{scenario:<20}{concurrency:>5}{plain.rate:>13.1f}{es.rate:>14.1f}{ratio:>14.2f}"
-                  f"{plain.p50:>8.1f} ms{plain.p95:>8.1f} ms{es.p50:>9.1f} ms{es.p95:>9.1f} ms   "
+            if plain.requests:
+                ratio = f"{es.rate / plain.rate:.2f}"
+            else:  # not one answer within the run: its rate is below one per run
+                ratio = f">{es.rate * plain.seconds:.0f}" if plain.seconds else "n/a"
+            lone = [f"{alone[(n, scenario)]:.1f} ms" if (n, scenario) in alone else "-" for n in APPS]
+            print(f"{scenario:<20}{concurrency:>5}{plain.rate:>13.1f}{es.rate:>14.1f}{ratio:>14}"
+                  f"{ms(plain.p50, plain.requests):>12}{ms(plain.p95, plain.requests):>12}{ms(es.p50, es.requests):>12}"
+                  f"{ms(es.p95, es.requests):>12}{lone[0]:>13}{lone[1]:>14}   "
                   f"{plain.describe_errors()} / {es.describe_errors()}")  # fmt: skip
     print()
+    print("  alone: the median time of one request at a time (before the wrk runs).")
     print(f"  {load_note()}")
-    print("=" * 112)
+    print("=" * 132)
 
 
 # Main -------------------------------------------------------------------------------------------
@@ -401,6 +438,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="16", help="open connections, comma-separated (default 16)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of {', '.join(SCENARIOS)}")
     parser.add_argument("--workers", type=int, help="passed to crm-es serve --workers")
+    parser.add_argument("--alone", type=int, default=5, help="requests of each scenario sent one at a time first (default 5)")
     parser.add_argument("--explain", action="store_true", help="also print EXPLAIN (ANALYZE, BUFFERS) of the shapes")
     parser.add_argument("--explain-only", action="store_true", help="only set up and print the plans, no wrk")
     args = parser.parse_args(argv)
@@ -504,9 +542,11 @@ def run(args: argparse.Namespace, wrk: str, processes: Processes, workdir: Path,
         "data": f"seed-demo --size {args.size}: {data}",
         "processes": f"{workers_note}: {crm_count} processes; plain app: uvicorn, {plain_count} process; {where}",
     }
-    print("measuring:", flush=True)
+    print("measuring, one request at a time:", flush=True)
+    alone = one_at_a_time(apps, tokens, workload, args.scenarios, args.alone) if args.alone > 0 else {}
+    print("measuring under wrk:", flush=True)
     runs = benchmark(wrk, apps, tokens, workload, args, workdir, processes)
-    report(runs, args, setup)
+    report(runs, args, setup, alone)
     return 1 if any(r.errors for r in runs) else 0
 
 
