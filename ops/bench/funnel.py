@@ -90,6 +90,8 @@ MANAGER, SALESPERSON, DEMO_PASSWORD = "zhaomin", "wangli", "demo-password"
 ZONE = timezone(timedelta(hours=8))
 CHECKED = 40
 """Requests of each scenario whose answers are compared before measuring."""
+NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
+"""A connection per request: a plain app's query can outlast the other server's keep-alive."""
 
 
 # Setting up -------------------------------------------------------------------------------------
@@ -238,7 +240,7 @@ def check_answers(apps: dict[str, App], tokens: dict[str, str], workload: dict[s
     """Every request of the scenarios (at most CHECKED each), to both apps, with a fixed
     as_of where the request has none: the same numbers, or RuntimeError."""
     compared = 0
-    with httpx.Client(timeout=120) as client:
+    with httpx.Client(timeout=600, limits=NO_KEEPALIVE) as client:
         for scenario in scenarios:
             spec = workload[scenario]
             headers = {"Authorization": f"Bearer {tokens[spec['user']]}"}
@@ -347,7 +349,7 @@ def one_at_a_time(apps: dict[str, App], tokens: dict[str, str], workload: dict[s
     """The median time of one request alone (``count`` of each scenario's requests, in turn, to
     each app): what a query costs without queueing behind others."""
     medians = {}
-    with httpx.Client(timeout=600) as client:
+    with httpx.Client(timeout=600, limits=NO_KEEPALIVE) as client:
         for scenario in scenarios:
             spec = workload[scenario]
             headers = {"Authorization": f"Bearer {tokens[spec['user']]}"}
