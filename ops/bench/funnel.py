@@ -549,7 +549,8 @@ def run(args: argparse.Namespace, wrk: str, processes: Processes, workdir: Path,
     print("measuring under wrk:", flush=True)
     runs = benchmark(wrk, apps, tokens, workload, args, workdir, processes)
     report(runs, args, setup, alone)
-    return 1 if any(r.errors for r in runs) else 0
+    # The plain app's queries may outlast wrk's 10 s timeout: that is its slowness, not a failure.
+    return 1 if any(r.non_2xx or (r.errors and r.app == "crm-es") for r in runs) else 0
 
 
 if __name__ == "__main__":

@@ -1085,6 +1085,8 @@ def funnel(  # noqa: PLR0913
     if list(rows["keys"]) != keys:
         return funnel_exact(cur, stages=stages, as_of=as_of, opened_from=opened_from, opened_before=opened_before,
                             owner_id=owner_id, members=members, owners=owners, schema=schema)  # fmt: skip
+    if opened_before is not None and opened_before > as_of:
+        opened_before = None  # opened later, it has changed nothing by as_of: no end to cut (to = today)
     statement, params = _funnel_statement(as_of, opened_from, opened_before, None if rows["everyone"] else wanted)
     totals = {r["stage"]: r for r in cur.execute(q(schema, statement), params, prepare=False).fetchall()}
     if trace is not None:
