@@ -17,6 +17,7 @@ from crm_es.app.kernel import Commands, Context, Idempotency, Kernel, Written
 from crm_es.app.opportunities import Opportunities
 from crm_es.app.reference import Reference
 from crm_es.app.staff import Staff
+from crm_es.app.stock import Stock
 
 __all__ = ["CRM", "Commands", "Context", "GroupCommit", "Idempotency", "StripedLocks", "Written", "_Append"]
 
@@ -24,7 +25,7 @@ __all__ = ["CRM", "Commands", "Context", "GroupCommit", "Idempotency", "StripedL
 class CRM(Kernel):
     """The one crm-es application: the kernel with every context's commands."""
 
-    snapshotting_intervals = {**Customers.snapshotting}  # noqa: RUF012 - the library reads a class attribute
+    snapshotting_intervals = {**Customers.snapshotting, **Stock.snapshotting}  # noqa: RUF012 - the library reads a class attribute
 
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
@@ -33,3 +34,4 @@ class CRM(Kernel):
         self.customers = Customers(self)
         self.handovers = Handovers(self)
         self.opportunities = Opportunities(self)
+        self.stock = Stock(self)
