@@ -234,14 +234,21 @@ def test_alerts_of_a_shortage_show_the_shortfall_and_what_to_order(keeper: Api, 
 # Permissions -------------------------------------------------------------------------------------
 
 
-def test_stock_needs_its_permissions(api: Api, place: dict[str, Any]) -> None:
-    seller = _user(api, "salesperson")
+def test_stock_needs_its_permissions(api: Api, keeper: Api, place: dict[str, Any]) -> None:
+    made = _item(keeper, place)
+    service = _user(api, "service")  # no stock permission
+    seller = _user(api, "salesperson")  # stock:read, scope own
     auditor = _user(api, "auditor")
-    _problem(seller.get("/stock-items"), 403)
-    _problem(seller.get("/reports/stock-valuation"), 403)
+    _problem(service.get("/stock-items"), 403)
+    _problem(service.get("/reports/stock-valuation"), 403)
+    _problem(service.get("/stock-categories"), 403)
     _problem(seller.post("/stock-items", json={"sku": "X-1", "name": "x"}), 403)
     _problem(seller.post("/stock-items/reservations", json={"order_id": str(uuid.uuid4()), "lines": []}), 403)
-    assert auditor.get("/stock-items").status_code == 200  # company-wide, whatever the scope
+    # Stock is company-wide: a salesperson whose scope is their own records sees every item.
+    listed = _ok(seller.get("/stock-items", params={"warehouse_id": place["warehouse"], "min_position": made["position"]}))
+    everyone = _ok(auditor.get("/stock-items", params={"warehouse_id": place["warehouse"]}))
+    assert [i["id"] for i in listed["items"]] == [i["id"] for i in everyone["items"]]
+    assert made["id"] in [i["id"] for i in listed["items"]]
     _problem(auditor.post("/warehouses", json={"code": "NOPE", "name": "不许"}), 403)
 
 

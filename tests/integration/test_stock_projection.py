@@ -281,3 +281,25 @@ def test_a_rebuild_gives_the_rows_applying_the_events_live_gave(fresh: Runtime) 
     assert [c["path"] for c in live["categories"] if c["parent_id"] == shelf] == ["仓储货架/层板"]
     fresh.read_side.rebuild("stock")
     assert rows() == live
+
+
+def test_a_stock_items_events_for_an_order_link_to_the_orders_customer(runtime) -> None:  # type: ignore[no-untyped-def]
+    from crm_es.projections.links import LinksProjection
+
+    customer, order, phone_order = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    item = StockItem.create(sku="LINK-1", name="链接测试", warehouse_id=MAIN)
+    item.receive(quantity="10", unit_cost="1")
+    item.reserve(order_id=order, quantity="3")
+    item.reserve(order_id=phone_order, quantity="2")
+    item.ship(order_id=order, quantity="2")
+    item.release(order_id=order)
+    item.take_back(order_id=order, quantity="1", restock=False)
+    events = list(enumerate(item.collect_events(), 100))
+    schema = f"links_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(runtime.database.conninfo, row_factory=dict_row) as conn, conn.cursor() as cur:
+        LinksProjection().create_tables(cur, schema)
+        LinksProjection.link_stream(cur, schema, order, customer, "order")  # as the order's creation will
+        LinksProjection().apply_batch(events, cur, schema)
+        linked = [r["position"] for r in cur.execute(f'SELECT position FROM "{schema}".events WHERE customer_id = %s ORDER BY 1', (customer,))]
+        assert linked == [102, 104, 105, 106]  # reserved, shipped, released, returned for the order; not the phone order's
+        conn.rollback()
