@@ -171,17 +171,28 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     size = get_size(args.size)
     with _runtime(settings) as runtime:
         bar, progress = _progress_bar(f"seed-demo {size.name}", unit="customer")
+        stock_bar: Any = None
+        stock_moved: Any = None
+
+        def stock_progress(done: int, total: int) -> None:
+            nonlocal stock_bar, stock_moved
+            if stock_bar is None:  # the customers are done: a bar of stock items follows theirs
+                bar.close()
+                stock_bar, stock_moved = _progress_bar(f"seed-demo {size.name} stock", unit="item")
+            stock_moved(done, total)
+
         try:
-            report = seed(runtime, size=size, seed=args.seed, progress=progress)
+            report = seed(runtime, size=size, seed=args.seed, progress=progress, stock_progress=stock_progress)
         except KeyboardInterrupt:
-            bar.close()
+            (stock_bar or bar).close()
+            what = f"{stock_bar.n} of {size.stock_items} stock items" if stock_bar else f"{bar.n} of {size.customers} customers"
             print(
-                f"crm-es: interrupted after {bar.n} of {size.customers} customers; every chunk saved is "
-                "complete, and the same command continues where this one stopped",
+                f"crm-es: interrupted after {what}; every chunk saved is complete, and the same command "
+                "continues where this one stopped",
                 file=sys.stderr,
             )
             return 130
-        bar.close()
+        (stock_bar or bar).close()
         elapsed = max(report.seconds, 1e-6)
         print(
             f"{report.departments} departments, {report.users} users, {report.customers} customers "
@@ -189,6 +200,12 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
             f"{report.activities} activities, {report.events} customer events in {elapsed:.1f} s "
             f"({report.events / elapsed:,.0f} events/s)"
         )
+        if report.stock is not None:
+            stock = report.stock
+            print(
+                f"stock: {stock.items} items in {stock.categories} categories and {stock.warehouses} warehouses "
+                f"({stock.items - stock.existing} written now, {stock.existing} already there; {stock.events} stock events)"
+            )
         if report.kept_passwords:
             print(
                 f"note: {', '.join(report.kept_passwords)} existed already with a password other than the demo's "

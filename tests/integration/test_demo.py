@@ -163,7 +163,7 @@ def test_an_unknown_size_is_refused() -> None:
 def test_seeding_reports_what_it_loaded_and_its_progress(seeded) -> None:  # type: ignore[no-untyped-def]
     _, report, calls = seeded
     summary = make_plan("small", seed=DEFAULT_SEED, today=SEEDED_ON).summary()
-    assert (report.departments, report.users, report.customers) == (4, 5, 60)
+    assert (report.departments, report.users, report.customers) == (5, 6, 60)  # the warehouse and its keeper too
     assert (report.existing, report.written) == (0, 60)
     assert (report.contacts, report.activities) == (summary["contacts"], summary["activities"])
     assert report.events == 60 + summary["contacts"] + summary["activities"]

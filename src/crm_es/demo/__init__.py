@@ -44,10 +44,12 @@ from crm_es.demo.data import (
     BRANDS,
     CHINA_TIME,
     CITIES,
+    KEEPER,
     MANAGER,
     SALES_DEPARTMENT,
     SALESPEOPLE,
     SIZES,
+    WAREHOUSE_DEPARTMENT,
     City,
     Size,
     team_assignment,
@@ -67,12 +69,13 @@ from crm_es.demo.plan import (
     make_plan,
     plan_chunk,
 )
+from crm_es.demo.stock import StockSeeded, seed_stock
 
 if TYPE_CHECKING:
     from crm_es.runtime import Runtime
 
 __all__ = [  # the loader, and the data and plan it loads from
-    "ACTOR", "BRANDS", "CHINA_TIME", "CITIES", "DEFAULT_SEED", "ID_NAMESPACE", "MANAGER", "PASSWORD",
+    "ACTOR", "BRANDS", "CHINA_TIME", "CITIES", "DEFAULT_SEED", "ID_NAMESPACE", "KEEPER", "MANAGER", "PASSWORD",
     "SALES_DEPARTMENT", "SALESPEOPLE", "SIZES", "City", "Layout", "Plan", "PlannedActivity", "PlannedContact",
     "PlannedCustomer", "Seeded", "Size", "customer_id", "get_size", "make_layout", "make_plan", "plan_chunk",
     "seed", "team_assignment", "teams_of",
@@ -99,6 +102,8 @@ class Seeded:
     seconds: float = 0.0  # spent on the customers (planning, building, saving), staff left out
     kept_passwords: list[str] = field(default_factory=list)
     """Demo usernames that existed already with another password than the demo's: kept as they are."""
+    stock: StockSeeded | None = None
+    """The stock catalogue and its movements (demo/stock.py), for sizes that have one."""
 
     @property
     def written(self) -> int:
@@ -113,12 +118,15 @@ def seed(
     seed: int = DEFAULT_SEED,
     progress: Callable[[int, int], None] | None = None,
     today: date | None = None,
+    stock_progress: Callable[[int, int], None] | None = None,
 ) -> Seeded:
     """Load the demo data of ``size``: the staff through the application's commands, then the
-    customers a chunk per transaction, leaving out those already stored.
+    customers a chunk per transaction, leaving out those already stored, then the stock
+    catalogue and its movements (demo/stock.py) the same way.
 
-    ``progress(done, total)`` counts customers (stored now or before) after each chunk.
-    ``today`` (default: the date in China now) ends the activities' window."""
+    ``progress(done, total)`` counts customers (stored now or before) after each chunk,
+    ``stock_progress`` stock items. ``today`` (default: the date in China now) ends the
+    activities' window."""
     size = get_size(size)
     today = today or datetime.now(CHINA_TIME).date()
     app = runtime.app
@@ -134,6 +142,10 @@ def seed(
                         kept=kept)
         for username, display_name in SALESPEOPLE[: size.salespeople]
     }
+    keeper = None
+    if size.stock_items:
+        stores = _department(app, WAREHOUSE_DEPARTMENT, None)
+        keeper = _user(app, *KEEPER, role="warehouse", department_id=stores, kept=kept)
     runtime.staff_changed()
     for owner in owners.values():
         app.staff.check_user(owner, "owner_id")  # a command would refuse a disabled owner too
@@ -159,6 +171,13 @@ def seed(
         report.seconds = monotonic() - started
         if progress is not None:
             progress(indexes.stop, size.customers)
+    if keeper is not None:
+        report.departments += 1
+        report.users += 1
+        report.stock = seed_stock(
+            app, count=size.stock_items, seed=seed, size_name=size.name, actor=ACTOR, counter=keeper,
+            stored=lambda ids: _stored(app, ids), progress=stock_progress,
+        )  # fmt: skip
     return report
 
 
