@@ -469,7 +469,9 @@ class StockReservations(Protocol):
     changes them in memory together with the order, and the kernel saves the order and every
     item in one transaction (``Kernel.execute`` with all of them in its list): a concurrent
     change to any of them makes the whole command retry, so stock is never oversold and an
-    order is never confirmed without its reservation. Quantities are ``Decimal``."""
+    order is never confirmed without its reservation. Quantities are ``Decimal``. Pass the
+    order's id and the items' ids as ``lock`` to ``Kernel.execute``, so that buyers of one hot
+    item queue up rather than race (docs/stock.md)."""
 
     def load(self, stock_item_ids: Sequence[UUID], field_name: str) -> list[CrmAggregate]:
         """The stock items, in the order given (422 on ``field_name`` for an unknown id)."""
