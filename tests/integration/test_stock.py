@@ -117,3 +117,14 @@ def test_a_sku_is_unique_however_many_create_it_at_once(fresh: Runtime, second: 
     created = [a for a in answers if not isinstance(a, DomainError)]
     assert len(created) == 1
     assert all(isinstance(a, Conflict) and a.extra["stock_item_id"] == str(created[0].id) for a in answers if a not in created)
+
+
+def test_receipts_from_two_processes_at_once_lose_no_update(fresh: Runtime, second: CRM) -> None:
+    """Single-item commands are optimistic; one that loses a race takes turns for its next tries."""
+    apps = [fresh.app, second]
+    item = _item(fresh.app)
+    answers = _race(80, lambda n: apps[n % 2].stock.receive(ctx=WAREHOUSE, item_id=item, quantity="1", unit_cost=str(n % 7)))
+    assert not [a for a in answers if isinstance(a, DomainError)]
+    stock = fresh.app.stock.item(item)
+    assert (stock.on_hand, stock.version) == (80, 81)
+    assert sorted(a.version for a in answers) == list(range(2, 82))
