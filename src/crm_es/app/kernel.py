@@ -330,14 +330,14 @@ class Kernel(Application):
             yield False
             return
         try:
-            with self.connection() as conn, conn.transaction():
+            # BEGIN, the time limit and the locks in one round trip; COMMIT (which lets go) in another.
+            with self.connection() as conn, conn.pipeline(), conn.transaction():
                 try:
-                    with conn.pipeline():
-                        conn.execute(f"SET LOCAL lock_timeout = '{TURN_WAIT_SECONDS * 1000:.0f}ms'")
-                        conn.execute(
-                            "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int4[]) AS k",
-                            (TURN_LOCK_CLASS, sorted({advisory_key(k) for k in keys})),
-                        )
+                    conn.execute(f"SET LOCAL lock_timeout = '{TURN_WAIT_SECONDS * 1000:.0f}ms'")
+                    conn.execute(
+                        "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int4[]) AS k",
+                        (TURN_LOCK_CLASS, sorted({advisory_key(k) for k in keys})),
+                    ).fetchall()  # waits for the locks
                 except psycopg.errors.LockNotAvailable:
                     raise ConcurrentModification(
                         f"the record is busy: other commands held it for more than {TURN_WAIT_SECONDS} s; try again",
