@@ -51,6 +51,10 @@ class Records:
     user: str
     admin: str
     opportunity: str
+    stock_item: str = ""
+    stock_category: str = ""
+    warehouse: str = ""
+    inbound: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +72,17 @@ def records(api: Api) -> Records:
     opportunity = api.post("/opportunities", json={
         "customer_id": customer, "title": "加固", "amount": "1.00", "expected_close_date": "2027-01-01"})  # fmt: skip
     assert opportunity.status_code == 201, opportunity.text
+    tag = uuid.uuid4().hex[:8].upper()
+    category = api.post("/stock-categories", json={"name": f"加固{tag}"})
+    warehouse = api.post("/warehouses", json={"code": f"H-{tag}", "name": f"加固仓{tag}"})
+    item = api.post("/stock-items", json={"sku": f"HARD-{tag}", "name": "加固"})
+    for response in (category, warehouse, item):
+        assert response.status_code == 201, response.text
+    inbound = api.post(f"/stock-items/{item.json()['id']}/inbound", json={"quantity": "1"})
+    assert inbound.status_code == 201, inbound.text
     return Records(customer, contact.json()["id"], department.json()["id"], role.json()["id"], user.json()["id"], admin,
-                   opportunity.json()["id"])  # fmt: skip
+                   opportunity.json()["id"], item.json()["id"], category.json()["id"], warehouse.json()["id"],
+                   inbound.json()["id"])  # fmt: skip
 
 
 CUSTOMER_TEXT = ["name", "short_name", "industry", "source", "level", "country", "province", "city", "address", "phone", "fax",
@@ -105,6 +118,19 @@ BODIES: list[tuple[str, str, dict[str, Any], list[str]]] = [
      {"lines": [{"description": "加固", "quantity": "1", "unit_price": "1.00"}], "valid_until": "2099-12-31"}, ["note"]),
     ("PUT", "/sales-targets/{year}/users/{user_id}", {"months": {"1": "1.00"}}, ["months"]),
     ("PUT", "/sales-targets/{year}/departments/{department_id}", {"months": {"1": "1.00"}}, ["months"]),
+    ("POST", "/stock-items", {"sku": "HARD-NEW", "name": "加固"}, ["sku", "name", "category", "unit"]),
+    ("PATCH", "/stock-items/{item_id}", {}, ["name", "category"]),
+    ("POST", "/stock-items/{item_id}/receipts", {"quantity": "1"}, ["quantity", "reference"]),
+    ("POST", "/stock-items/{item_id}/issues", {"quantity": "1", "reason": "加固"}, ["quantity", "reason"]),
+    ("POST", "/stock-items/{item_id}/stocktakes", {"counted_quantity": "1"}, ["counted_quantity", "note"]),
+    ("POST", "/stock-items/{item_id}/inbound", {"quantity": "1"}, ["quantity", "reference"]),
+    ("POST", "/stock-items/{item_id}/inbound/{inbound_id}/cancel", {"reason": "加固"}, ["reason"]),
+    ("POST", "/stock-items/returns", {"order_id": "{admin}", "restock": True,
+                                      "lines": [{"stock_item_id": "{admin}", "quantity": "1"}]}, ["reason"]),
+    ("POST", "/stock-categories", {"name": "加固"}, ["name"]),
+    ("PATCH", "/stock-categories/{category_id}", {}, ["name"]),
+    ("POST", "/warehouses", {"code": "HARD", "name": "加固仓"}, ["code", "name", "address"]),
+    ("PATCH", "/warehouses/{warehouse_id}", {}, ["name", "address"]),
 ]  # fmt: skip
 
 # Passwords refuse only what cannot be hashed or stored: lone surrogates and NUL.
@@ -133,7 +159,8 @@ def _path(template: str, records: Records) -> str:
     return template.format(
         customer_id=records.customer, contact_id=records.contact, department_id=records.department,
         role_id=records.role, user_id=records.user, list_key="industries", key="外贸",
-        opportunity_id=records.opportunity, year=2026,
+        opportunity_id=records.opportunity, year=2026, item_id=records.stock_item, inbound_id=records.inbound,
+        category_id=records.stock_category, warehouse_id=records.warehouse,
     )  # fmt: skip
 
 
