@@ -14,6 +14,7 @@ def all_projections() -> list[Projection]:
     from crm_es.projections.opportunities import OpportunitiesProjection
     from crm_es.projections.reference import ReferenceProjection
     from crm_es.projections.staff import StaffProjection
+    from crm_es.projections.tickets import TicketsProjection
 
     return [StaffProjection(), CustomersProjection(), AuditProjection(), ReferenceProjection(), HandoversProjection(),
-            OpportunitiesProjection()]
+            OpportunitiesProjection(), TicketsProjection()]

@@ -31,7 +31,7 @@ from crm_es.api.schemas.customers import (
     Kind,
 )
 from crm_es.errors import NotFound
-from crm_es.projections import customers
+from crm_es.projections import customers, tickets
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -92,7 +92,16 @@ def list_customers(
             city=city, industry=industry, q_text=q.strip() if q and q.strip() else None,
             owners=principal.access.owners("customers"),
         )  # fmt: skip
+        _with_service(cur, page.items)
     return reader.answer({"items": page.items, "next_cursor": page.next_cursor})
+
+
+def _with_service(cur: Any, rows: list[dict[str, Any]]) -> None:
+    """Each customer's open tickets and average satisfaction, from the tickets read model: one
+    statement for the whole page (two index lookups per customer), joined at query time."""
+    summaries = tickets.customer_summaries(cur, [row["id"] for row in rows])
+    for row in rows:
+        row.update(summaries.get(row["id"]) or {"open_tickets": 0, "satisfaction": None})
 
 
 @router.get(
@@ -117,6 +126,7 @@ def get_customer(
         }, headers={"ETag": f'"{customer.version}"'})  # fmt: skip
     with reader.cursor() as cur:
         row = _visible(cur, principal, customer_id)
+        _with_service(cur, [row])
     return reader.answer(row, headers={"ETag": f'"{row["version"]}"'})
 
 
