@@ -12,7 +12,9 @@ company's time zone; non-working days stop the clock. crm-es does not model offi
 
 - ``add_working_days(t, n)``: the same time of day on the ``n``-th working day after ``t``'s
   day. A moment on a non-working day starts the clock at the beginning of the next working day,
-  so Saturday + 3 working days is the end of Wednesday (Thursday 00:00).
+  so Saturday + 3 working days is the end of Wednesday (Thursday 00:00); when the third
+  working day is followed by a holiday, it is still the end of that day, never the start of
+  the next working day.
 - ``add_working_hours(t, h)``: ``h`` hours of working days after ``t``.
 - ``working_days_between(a, b)``: the working time from ``a`` to ``b``, in working days (24
   hours of a working day is one).
@@ -101,15 +103,21 @@ def _clock_start(moment: datetime, zone: tzinfo) -> tuple[datetime, bool]:
 
 
 def add_working_days(moment: datetime, days: int, zone: tzinfo) -> Moment:
-    """``days`` working days after ``moment``: the same time of day on the ``days``-th working
-    day after its day (from the start of the next working day if ``moment`` is on a day off)."""
+    """The first moment at which ``days`` working days have passed since ``moment``: the same
+    time of day on the ``days``-th working day after its day; from the start of the next
+    working day if ``moment`` is on a day off, which makes it the end of a working day."""
     if not 0 <= days <= _MAX_DAYS // 2:
         raise ValueError(f"days must be from 0 to {_MAX_DAYS // 2}")
     start, covered = _clock_start(moment, zone)
+    if days == 0:
+        return Moment(start, covered)
     day = start.date()
-    for _ in range(days):
+    midnight = start == _start(day, zone)
+    for _ in range(days - 1 if midnight else days):
         day, known = _next_working_day(day)
         covered &= known
+    if midnight:  # whole days from the start of ``start``'s day: due when the last one ends
+        return Moment(_start(day + _DAY, zone), covered)
     return Moment(datetime.combine(day, start.timetz()).astimezone(zone), covered)
 
 
