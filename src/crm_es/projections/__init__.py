@@ -11,10 +11,11 @@ def all_projections() -> list[Projection]:
     from crm_es.projections.audit import AuditProjection
     from crm_es.projections.customers import CustomersProjection
     from crm_es.projections.handovers import HandoversProjection
+    from crm_es.projections.links import LinksProjection
     from crm_es.projections.opportunities import OpportunitiesProjection
     from crm_es.projections.reference import ReferenceProjection
     from crm_es.projections.staff import StaffProjection
     from crm_es.projections.tickets import TicketsProjection
 
     return [StaffProjection(), CustomersProjection(), AuditProjection(), ReferenceProjection(), HandoversProjection(),
-            OpportunitiesProjection(), TicketsProjection()]
+            OpportunitiesProjection(), LinksProjection(), TicketsProjection()]
