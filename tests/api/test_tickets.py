@@ -391,8 +391,8 @@ def test_the_service_report_counts_weeks_resolution_satisfaction_and_charges(api
     # Friday 26 September 2025 10:00 → Thursday 9 October 10:00: 4 working days across National Day.
     b = _open(api, customer, kind="repair", opened_at="2025-09-26T10:00:00+08:00", assignee_id=team["engineer_id"])["id"]
     _ok(api.post(f"/tickets/{b}/resolve", json={"resolution": "ok", "resolved_at": "2025-10-09T10:00:00+08:00"}))
-    last = _ok(api.post(f"/tickets/{b}/return-visit", json={"satisfaction": 2}))
-    _open(api, customer, kind="complaint", opened_at="2025-09-29T09:00:00+08:00")
+    _ok(api.post(f"/tickets/{b}/return-visit", json={"satisfaction": 2}))
+    last = _open(api, customer, kind="complaint", opened_at="2025-09-29T09:00:00+08:00")
     wait = {"min_position": last["position"]}
     params = {**wait, "owner_id": owner_id, "from": "2025-09-01", "to": "2026-12-31"}
     report = _ok(api.get("/reports/service", params=params))
@@ -427,3 +427,24 @@ def test_the_service_report_counts_weeks_resolution_satisfaction_and_charges(api
     book = openpyxl.load_workbook(io.BytesIO(api.get("/reports/service", params={**params, "format": "xlsx"}).content))
     assert book.sheetnames == ["weekly", "resolution", "satisfaction_by_customer", "satisfaction_by_assignee", "charges", "totals"]
     assert book["charges"].cell(2, 2).value == 500.0
+
+
+def test_the_overview_and_the_history_of_the_customer_show_its_tickets(api: Api, team: dict[str, Any]) -> None:
+    seller: Api = team["seller"]
+    customer = seller.create_customer()["id"]
+    first = _open(api, customer, kind="repair", opened_at="2025-09-26T10:00:00+08:00")  # overdue long since
+    second = _open(api, customer, kind="request")
+    _ok(api.post(f"/tickets/{second['id']}/resolve", json={"resolution": "已处理"}))
+    last = _ok(api.post(f"/tickets/{second['id']}/return-visit", json={"satisfaction": 5}))
+    overview = _ok(seller.get(f"/customers/{customer}/overview", params={"min_position": last["position"]}))
+    section = overview["tickets"]
+    assert (section["count"], section["open"], section["overdue"], section["satisfaction"]) == (2, 1, 1, 5.0)
+    assert [t["id"] for t in section["latest"]] == [second["id"], first["id"]]
+    _, warehouse = _user(api, "warehouse")
+    history = _ok(seller.get(f"/customers/{customer}/history"))["items"]
+    ticket_events = [(e["aggregate_id"], e["event_type"]) for e in history if e["aggregate_type"] == "Ticket"]
+    assert ticket_events == [
+        (first["id"], "Ticket.Opened"), (second["id"], "Ticket.Opened"), (second["id"], "Ticket.Resolved"),
+        (second["id"], "Ticket.ReturnVisitRecorded"),
+    ]
+    assert warehouse.get(f"/customers/{customer}/overview").status_code == 403

@@ -8,7 +8,7 @@ opportunities. Tickets can be given to anyone active: transferring to the respon
 department or person (转交) is the point, and the customer's owner keeps seeing the ticket.
 
 Due dates are counted on the Chinese working calendar in the company's time zone
-(``zone``, from ``CRM_ES_TIMEZONE``), which the ticket records when it is opened.
+(``Kernel.zone``, from ``CRM_ES_TIMEZONE``), which the ticket records when it is opened.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ SKEW = timedelta(minutes=5)
 
 
 class Tickets(Commands):
-    zone = "Asia/Shanghai"
-    """The company time zone (``CRM_ES_TIMEZONE``; the runtime sets it from the settings)."""
-
     def __init__(self, kernel: Kernel):
         super().__init__(kernel)
         kernel.register_kind("ticket", Ticket)
@@ -135,7 +132,7 @@ class Tickets(Commands):
         def make() -> Ticket:
             ticket = Ticket.open(
                 customer_id=customer_id, kind=kind, subject=subject, description=description, priority=priority,
-                channel=channel, contact_id=contact_id, rules=self.service_levels().rules, zone=self.zone, at=at,
+                channel=channel, contact_id=contact_id, rules=self.service_levels().rules, zone=self.kernel.zone.key, at=at,
             )  # fmt: skip
             if assignee is not None:
                 ticket.assign(assignee_id=assignee.id, department_id=assignee.department_id, at=at)

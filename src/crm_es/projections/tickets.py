@@ -27,11 +27,12 @@ import orjson
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
+from crm_es.access import Access
 from crm_es.aggregates.base import describe_event
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.ticket import Ticket
 from crm_es.projections import search
-from crm_es.projections.base import Projection, live_schema, q
+from crm_es.projections.base import OVERVIEW_LATEST, Projection, live_schema, q
 from crm_es.projections.paging import Page, decode_cursor, encode_cursor
 
 SCHEMA = live_schema("tickets")
@@ -48,6 +49,7 @@ _SELECT = (
     + ", c.name AS customer_name FROM {s}.tickets t LEFT JOIN {s}.customers c ON c.id = t.customer_id"
 )
 _ACTIVE = "t.status IN ('open', 'in_progress')"
+_LATEST = ("id", "kind", "priority", "status", "subject", "assignee_id", "opened_at", "due_at", "satisfaction")
 
 
 def _dumps(value: Any) -> str:
@@ -140,6 +142,30 @@ class TicketsProjection(Projection):
     CREATE INDEX visits_at ON {s}.visits (visited_at);
     CREATE INDEX charges_incurred ON {s}.charges (incurred_on);
     """
+
+    def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
+        """The customer's tickets within the caller's scope: how many, open, overdue now, the
+        average satisfaction of their return visits, and the latest few."""
+        if not access.allows("tickets:read"):
+            return {}
+        scope, params = _scope(access.owners("tickets"), "t.")
+        where = " AND ".join(["t.customer_id = %s", *scope])
+        params = [customer_id, *params]
+        totals = cur.execute(
+            q(SCHEMA, "SELECT count(*) AS count, count(*) FILTER (WHERE " + _ACTIVE + ") AS open, "
+                      "count(*) FILTER (WHERE " + _ACTIVE + " AND t.due_at < now()) AS overdue, "
+                      "(SELECT round(avg(v.satisfaction), 2) FROM {s}.visits v JOIN {s}.tickets t ON t.id = v.ticket_id "
+                      f"WHERE {where}) AS satisfaction FROM {{s}}.tickets t WHERE {where}"),
+            params + params,
+        ).fetchone()  # fmt: skip
+        latest = cur.execute(
+            q(SCHEMA, _SELECT + f" WHERE {where} ORDER BY t.created_at DESC, t.id DESC LIMIT {OVERVIEW_LATEST}"), params
+        ).fetchall()
+        satisfaction = totals.pop("satisfaction")
+        return {"tickets": {
+            **totals, "satisfaction": None if satisfaction is None else float(satisfaction),
+            "latest": [{c: row[c] for c in _LATEST} for row in latest],
+        }}  # fmt: skip
 
     @singledispatchmethod
     def apply(self, event: Any, cur: Cursor[Any], schema: str, position: int) -> None:
@@ -296,12 +322,12 @@ class TicketsProjection(Projection):
 # Queries ---------------------------------------------------------------------------------------
 
 
-def _scope(owners: frozenset[UUID] | None) -> tuple[list[str], list[Any]]:
+def _scope(owners: frozenset[UUID] | None, alias: str = "") -> tuple[list[str], list[Any]]:
     """The data scope of tickets: the customer's owner or the assignee is one of ``owners``."""
     if owners is None:
         return [], []
     ids = list(owners)
-    return ["(customer_owner_id = ANY(%s) OR assignee_id = ANY(%s))"], [ids, ids]
+    return [f"({alias}customer_owner_id = ANY(%s) OR {alias}assignee_id = ANY(%s))"], [ids, ids]
 
 
 def get_ticket(cur: Cursor[Any], ticket_id: UUID) -> dict[str, Any] | None:

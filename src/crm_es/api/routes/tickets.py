@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response
 
@@ -88,7 +87,7 @@ def _levels(runtime: Any) -> dict[str, Any]:
         "calendar": {
             "name": "chinesecalendar", "first_year": workdays.FIRST_YEAR, "last_year": workdays.LAST_YEAR,
             "beyond": "days outside these years count by weekends only; such tickets say so in sla.calendar and sla.note",
-            "time_zone": runtime.app.tickets.zone,
+            "time_zone": runtime.app.zone.key,
         },
         "version": levels.version,
     }  # fmt: skip
@@ -365,8 +364,8 @@ def service_report(  # noqa: PLR0913
 ) -> Any:
     if period_from is not None and period_to is not None and period_from > period_to:
         raise InvalidInput.on("from", "must not be after to")
-    zone = runtime.app.tickets.zone
-    tz = ZoneInfo(zone)
+    tz = runtime.app.zone
+    zone = tz.key
     start = None if period_from is None else datetime.combine(period_from, time(), tz)
     end = None if period_to is None else datetime.combine(period_to + timedelta(days=1), time(), tz)
     with reader.cursor() as cur:

@@ -198,3 +198,4 @@ class CustomerOverview(BaseModel):
     contacts: OverviewSection
     activities: OverviewSection
     opportunities: OverviewSection | None = None
+    tickets: OverviewSection | None = None
