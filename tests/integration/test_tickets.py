@@ -131,3 +131,69 @@ def test_a_departing_assignees_open_tickets_move_and_finished_ones_stay(fresh: R
             "SELECT kind, status, to_user_id FROM read_handovers.items WHERE kind = 'ticket' ORDER BY ordinal"
         ).fetchall()
     assert items == [("ticket", "moved", ids["successor"])] * len(still_open)
+
+
+def test_overdue_tickets_are_escalated_to_the_managers_once_per_lapse(fresh: Runtime) -> None:
+    from crm_es.aggregates.ticket import Ticket
+    from crm_es.processes.sla import escalate_overdue
+
+    ctx, ids = _company(fresh)
+    app = fresh.app
+    customer = app.customers.register(ctx=ctx, name="宁波超时机械有限公司", kind="customer", owner_id=ids["seller"]).id
+    now = datetime.now(SHANGHAI)
+    late = app.tickets.open(ctx=ctx, customer_id=customer, kind="complaint", subject="一直没人处理",
+                            opened_at=now - timedelta(days=20), assignee_id=ids["leaver"]).id  # fmt: skip
+    nobody = app.tickets.open(ctx=ctx, customer_id=customer, kind="request", subject="无人受理", opened_at=now - timedelta(days=20)).id
+    fresh_one = app.tickets.open(ctx=ctx, customer_id=customer, kind="request", subject="刚提交").id
+    done = app.tickets.open(ctx=ctx, customer_id=customer, kind="repair", subject="已修好", opened_at=now - timedelta(days=20)).id
+    app.tickets.resolve(ctx=ctx, ticket_id=done, resolution="已修好")
+    fresh.read_side.catch_up("customers")
+    fresh.read_side.catch_up("tickets")
+    assert escalate_overdue(fresh) == 2
+    assert escalate_overdue(fresh) == 0  # the read model lags: the same lapse is not escalated twice
+    fresh.read_side.catch_up("tickets")
+    assert escalate_overdue(fresh) == 0
+
+    def escalations(ticket_id: UUID) -> list[Any]:
+        return [e for _, e in app.history([ticket_id]) if isinstance(e, Ticket.Escalated)]
+
+    [first] = escalations(late)
+    assert (first.to_user_id, first.level, first.actor) == (ids["manager"], 1, "process:sla")
+    assert first.reason.startswith("overdue: it was due at ")
+    [unassigned] = escalations(nobody)
+    assert unassigned.to_user_id is None
+    assert escalations(fresh_one) == [] and escalations(done) == []
+    # Resolved, reopened, and late again: a new lapse, escalated again.
+    app.tickets.resolve(ctx=ctx, ticket_id=late, resolution="处理了")
+    app.tickets.reopen(ctx=ctx, ticket_id=late, reason="没处理好")
+    fresh.read_side.catch_up("tickets")
+    ten_days_on = datetime.now(SHANGHAI) + timedelta(days=10)
+    assert escalate_overdue(fresh, now=ten_days_on) == 2  # the reopened one, and the one opened today
+    assert [e.level for e in escalations(late)] == [1, 2]
+    assert len(escalations(nobody)) == 1 and len(escalations(fresh_one)) == 1
+    assert escalate_overdue(fresh, now=ten_days_on) == 0  # listed again (the model lags), but once per lapse
+
+
+def test_timers_run_at_start_and_then_every_interval_until_stopped(fresh: Runtime) -> None:
+    import threading
+
+    from crm_es.processes.timers import Timer, Timers
+
+    ran = threading.Event()
+    calls: list[Runtime] = []
+
+    def job(runtime: Runtime) -> None:
+        calls.append(runtime)
+        if len(calls) >= 2:
+            ran.set()
+
+    timers = Timers(fresh, [Timer("test", 1, job)])
+    timers.start()
+    try:
+        assert ran.wait(10)
+    finally:
+        timers.stop()
+    count = len(calls)
+    assert count >= 2 and calls[0] is fresh
+    ran.clear()
+    assert not ran.wait(1.5) and len(calls) == count
