@@ -2,10 +2,11 @@
 
 Time, not an event, makes a ticket overdue, so this process runs on a timer
 (``processes/timers.py``, every ``CRM_ES_ESCALATION_SECONDS``, 60 by default, in the process
-that runs the projections) rather than following the log. Each run reads the open and in-progress tickets past due that were not escalated since
-they fell due (the tickets read model) and issues ``Ticket.escalate`` for each, to the manager
-of the assignee's department or of the nearest department above that has an active one
-(nobody when there is none; the event says so with a null ``to_user_id``).
+that runs the projections) rather than following the log. Each run reads the open and
+in-progress tickets past due that were not escalated since they fell due (the tickets read
+model) and issues ``Ticket.escalate`` for each, to the manager of the assignee's department or
+of the nearest department above that has an active one (nobody when there is none; the event
+says so with a null ``to_user_id``).
 
 Each escalation happens once per due time: the command's idempotency key derives from the
 ticket and the due time it missed (``Context.process``), so a read model that lags, a second
