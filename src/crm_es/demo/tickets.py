@@ -165,7 +165,7 @@ def seed(  # noqa: PLR0913
         report.existing += len(found)
         built = []
         with recording(actor, correlation_id=str(uuid5(ID_NAMESPACE, f"{seed}:{size.name}:tickets:{chunk}"))):
-            for (customer, number), tid in zip(planned, ids, strict=True):
+            for (customer, _), tid in zip(planned, ids, strict=True):
                 ticket = _build(rng, customer, tid, rules=rules, zone=zone, cutoff=cutoff, staff=staff)
                 if tid not in found:
                     built.append(ticket)

@@ -269,12 +269,6 @@ def department_tree(cur: Cursor[Any], department_id: UUID) -> list[UUID]:
     return [r["id"] for r in rows]
 
 
-def display_names(cur: Cursor[Any], user_ids: list[UUID]) -> dict[UUID, str]:
-    """The display names of these users (those that exist)."""
-    rows = cur.execute(q(SCHEMA, "SELECT id, display_name FROM {s}.users WHERE id = ANY(%s)"), (user_ids,)).fetchall()
-    return {r["id"]: r["display_name"] for r in rows}
-
-
 def get_role(cur: Cursor[Any], role_id: UUID) -> dict[str, Any] | None:
     return cur.execute(q(SCHEMA, f"SELECT {', '.join(ROLE_COLUMNS)} FROM {{s}}.roles WHERE id = %s"), (role_id,)).fetchone()
 
