@@ -448,3 +448,12 @@ def test_the_overview_and_the_history_of_the_customer_show_its_tickets(api: Api,
         (second["id"], "Ticket.ReturnVisitRecorded"),
     ]
     assert warehouse.get(f"/customers/{customer}/overview").status_code == 403
+
+
+def test_the_customers_row_leaves_service_figures_out_for_callers_who_may_not_read_tickets(api: Api, team: dict[str, Any]) -> None:
+    _, finance = _user(api, "finance")
+    ticket = _open(api, team["customer"])
+    _ok(api.get("/tickets", params={"min_position": ticket["position"]}))
+    row = _ok(finance.get(f"/customers/{team['customer']}", params={"min_position": ticket["position"]}))
+    assert (row["open_tickets"], row["satisfaction"]) == (None, None)
+    assert _ok(team["seller"].get(f"/customers/{team['customer']}"))["open_tickets"] >= 1
