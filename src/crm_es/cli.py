@@ -171,17 +171,29 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     size = get_size(args.size)
     with _runtime(settings) as runtime:
         bar, progress = _progress_bar(f"seed-demo {size.name}", unit="customer")
+        bars = [bar]
+
+        def ticket_progress(done: int, total: int, moved: list[Any] = []) -> None:  # noqa: B006 - the bar, once made
+            if not moved:  # the second pass: its bar appears when it starts
+                bar.close()
+                ticket_bar, update = _progress_bar(f"seed-demo {size.name} tickets", unit="customer")
+                bars.append(ticket_bar)
+                moved.append(update)
+            moved[0](done, total)
+
         try:
-            report = seed(runtime, size=size, seed=args.seed, progress=progress)
+            report = seed(runtime, size=size, seed=args.seed, progress=progress, ticket_progress=ticket_progress)
         except KeyboardInterrupt:
-            bar.close()
+            for each in bars:
+                each.close()
             print(
                 f"crm-es: interrupted after {bar.n} of {size.customers} customers; every chunk saved is "
                 "complete, and the same command continues where this one stopped",
                 file=sys.stderr,
             )
             return 130
-        bar.close()
+        for each in bars:
+            each.close()
         elapsed = max(report.seconds, 1e-6)
         print(
             f"{report.departments} departments, {report.users} users, {report.customers} customers "
@@ -189,6 +201,12 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
             f"{report.activities} activities, {report.events} customer events in {elapsed:.1f} s "
             f"({report.events / elapsed:,.0f} events/s)"
         )
+        if report.tickets is not None:
+            t = report.tickets
+            print(
+                f"service: {t.departments} departments, {t.users} users; {t.tickets} tickets ({t.tickets - t.existing} "
+                f"written now, {t.existing} already there), {t.events} ticket events in {t.seconds:.1f} s"
+            )
         if report.kept_passwords:
             print(
                 f"note: {', '.join(report.kept_passwords)} existed already with a password other than the demo's "

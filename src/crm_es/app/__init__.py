@@ -17,6 +17,7 @@ from crm_es.app.kernel import Commands, Context, Idempotency, Kernel, Written
 from crm_es.app.opportunities import Opportunities
 from crm_es.app.reference import Reference
 from crm_es.app.staff import Staff
+from crm_es.app.tickets import Tickets
 
 __all__ = ["CRM", "Commands", "Context", "GroupCommit", "Idempotency", "StripedLocks", "Written", "_Append"]
 
@@ -33,3 +34,4 @@ class CRM(Kernel):
         self.customers = Customers(self)
         self.handovers = Handovers(self)
         self.opportunities = Opportunities(self)
+        self.tickets = Tickets(self)

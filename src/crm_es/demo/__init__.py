@@ -40,6 +40,7 @@ from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.role import Role
 from crm_es.app import CRM, Context, Idempotency
 from crm_es.app.customers import REFERENCES
+from crm_es.demo import tickets as demo_tickets
 from crm_es.demo.data import (
     BRANDS,
     CHINA_TIME,
@@ -99,6 +100,8 @@ class Seeded:
     seconds: float = 0.0  # spent on the customers (planning, building, saving), staff left out
     kept_passwords: list[str] = field(default_factory=list)
     """Demo usernames that existed already with another password than the demo's: kept as they are."""
+    tickets: demo_tickets.SeededTickets | None = None
+    """The service tickets of the customers (``demo/tickets.py``)."""
 
     @property
     def written(self) -> int:
@@ -113,12 +116,14 @@ def seed(
     seed: int = DEFAULT_SEED,
     progress: Callable[[int, int], None] | None = None,
     today: date | None = None,
+    ticket_progress: Callable[[int, int], None] | None = None,
 ) -> Seeded:
     """Load the demo data of ``size``: the staff through the application's commands, then the
     customers a chunk per transaction, leaving out those already stored.
 
-    ``progress(done, total)`` counts customers (stored now or before) after each chunk.
-    ``today`` (default: the date in China now) ends the activities' window."""
+    ``progress(done, total)`` counts customers (stored now or before) after each chunk, and
+    ``ticket_progress`` the customers whose service tickets are there (a second pass).
+    ``today`` (default: the date in China now) ends the activities' and tickets' window."""
     size = get_size(size)
     today = today or datetime.now(CHINA_TIME).date()
     app = runtime.app
@@ -134,6 +139,7 @@ def seed(
                         kept=kept)
         for username, display_name in SALESPEOPLE[: size.salespeople]
     }
+    service = demo_tickets.seed_staff(app, size, once=_once, user=_user)
     runtime.staff_changed()
     for owner in owners.values():
         app.staff.check_user(owner, "owner_id")  # a command would refuse a disabled owner too
@@ -159,6 +165,10 @@ def seed(
         report.seconds = monotonic() - started
         if progress is not None:
             progress(indexes.stop, size.customers)
+    report.tickets = demo_tickets.seed(
+        runtime, size=size, seed=seed, today=today, layout=spread, staff=service,
+        stored=lambda ids: _stored(app, ids), actor=ACTOR, progress=ticket_progress,
+    )  # fmt: skip
     return report
 
 

@@ -26,6 +26,7 @@ from uuid import UUID
 from psycopg import Cursor
 
 from crm_es.aggregates.opportunity import Opportunity
+from crm_es.aggregates.ticket import Ticket
 from crm_es.projections.base import Projection, live_schema, q
 
 SCHEMA = live_schema("links")
@@ -71,6 +72,10 @@ class LinksProjection(Projection):
     @apply.register
     def _opportunity(self, e: Opportunity.Opened, cur: Cursor[Any], schema: str, position: int) -> None:
         self.link_stream(cur, schema, e.originator_id, e.customer_id, "opportunity")
+
+    @apply.register
+    def _ticket(self, e: Ticket.Opened, cur: Cursor[Any], schema: str, position: int) -> None:
+        self.link_stream(cur, schema, e.originator_id, e.customer_id, "ticket")
 
 
 def linked(cur: Cursor[Any], customer_id: UUID) -> tuple[list[UUID], list[int]]:
