@@ -51,6 +51,7 @@ class Records:
     user: str
     admin: str
     opportunity: str
+    ticket: str
     stock_item: str = ""
     stock_category: str = ""
     warehouse: str = ""
@@ -72,6 +73,8 @@ def records(api: Api) -> Records:
     opportunity = api.post("/opportunities", json={
         "customer_id": customer, "title": "加固", "amount": "1.00", "expected_close_date": "2027-01-01"})  # fmt: skip
     assert opportunity.status_code == 201, opportunity.text
+    ticket = api.post("/tickets", json={"customer_id": customer, "kind": "request", "subject": "加固"})
+    assert ticket.status_code == 201, ticket.text
     tag = uuid.uuid4().hex[:8].upper()
     category = api.post("/stock-categories", json={"name": f"加固{tag}"})
     warehouse = api.post("/warehouses", json={"code": f"H-{tag}", "name": f"加固仓{tag}"})
@@ -81,8 +84,8 @@ def records(api: Api) -> Records:
     inbound = api.post(f"/stock-items/{item.json()['id']}/inbound", json={"quantity": "1"})
     assert inbound.status_code == 201, inbound.text
     return Records(customer, contact.json()["id"], department.json()["id"], role.json()["id"], user.json()["id"], admin,
-                   opportunity.json()["id"], item.json()["id"], category.json()["id"], warehouse.json()["id"],
-                   inbound.json()["id"])  # fmt: skip
+                   opportunity.json()["id"], ticket.json()["id"], item.json()["id"], category.json()["id"],
+                   warehouse.json()["id"], inbound.json()["id"])  # fmt: skip
 
 
 CUSTOMER_TEXT = ["name", "short_name", "industry", "source", "level", "country", "province", "city", "address", "phone", "fax",
@@ -118,6 +121,17 @@ BODIES: list[tuple[str, str, dict[str, Any], list[str]]] = [
      {"lines": [{"description": "加固", "quantity": "1", "unit_price": "1.00"}], "valid_until": "2099-12-31"}, ["note"]),
     ("PUT", "/sales-targets/{year}/users/{user_id}", {"months": {"1": "1.00"}}, ["months"]),
     ("PUT", "/sales-targets/{year}/departments/{department_id}", {"months": {"1": "1.00"}}, ["months"]),
+    ("POST", "/tickets", {"customer_id": "{customer}", "kind": "request", "subject": "加固"}, ["subject", "description"]),
+    ("POST", "/tickets/{ticket_id}/assign", {"assignee_id": "{admin}"}, ["reason"]),
+    ("POST", "/tickets/{ticket_id}/transfer", {"assignee_id": "{admin}", "note": "加固"}, ["note"]),
+    ("POST", "/tickets/{ticket_id}/progress", {"note": "加固"}, ["note"]),
+    ("POST", "/tickets/{ticket_id}/escalate", {"reason": "加固"}, ["reason"]),
+    ("POST", "/tickets/{ticket_id}/resolve", {"resolution": "加固"}, ["resolution"]),
+    ("POST", "/tickets/{ticket_id}/reopen", {}, ["reason"]),
+    ("POST", "/tickets/{ticket_id}/close", {}, ["note"]),
+    ("POST", "/tickets/{ticket_id}/return-visit", {"satisfaction": 3}, ["note"]),
+    ("POST", "/tickets/{ticket_id}/fees", {"amount": "1.00"}, ["amount", "note"]),
+    ("POST", "/tickets/{ticket_id}/costs", {"amount": "1.00"}, ["amount", "note"]),
     ("POST", "/stock-items", {"sku": "HARD-NEW", "name": "加固"}, ["sku", "name", "category", "unit"]),
     ("PATCH", "/stock-items/{item_id}", {}, ["name", "category"]),
     ("POST", "/stock-items/{item_id}/receipts", {"quantity": "1"}, ["quantity", "reference"]),
@@ -159,8 +173,8 @@ def _path(template: str, records: Records) -> str:
     return template.format(
         customer_id=records.customer, contact_id=records.contact, department_id=records.department,
         role_id=records.role, user_id=records.user, list_key="industries", key="外贸",
-        opportunity_id=records.opportunity, year=2026, item_id=records.stock_item, inbound_id=records.inbound,
-        category_id=records.stock_category, warehouse_id=records.warehouse,
+        opportunity_id=records.opportunity, ticket_id=records.ticket, year=2026, item_id=records.stock_item,
+        inbound_id=records.inbound, category_id=records.stock_category, warehouse_id=records.warehouse,
     )  # fmt: skip
 
 

@@ -163,7 +163,7 @@ def test_an_unknown_size_is_refused() -> None:
 def test_seeding_reports_what_it_loaded_and_its_progress(seeded) -> None:  # type: ignore[no-untyped-def]
     _, report, calls = seeded
     summary = make_plan("small", seed=DEFAULT_SEED, today=SEEDED_ON).summary()
-    assert (report.departments, report.users, report.customers) == (5, 6, 60)  # the warehouse and its keeper too
+    assert (report.departments, report.users, report.customers) == (4, 5, 60)
     assert (report.existing, report.written) == (0, 60)
     assert (report.contacts, report.activities) == (summary["contacts"], summary["activities"])
     assert report.events == 60 + summary["contacts"] + summary["activities"]
@@ -324,7 +324,7 @@ def test_the_command_seeds_then_brings_the_projections_up_to_date(make_database,
     assert cli.main(["seed-demo", "--seed", "5"]) == 0
     first = capsys.readouterr()
     assert "60 customers (60 written now, 0 already there)" in first.out
-    assert "stock: 240 items in" in first.out and "(240 written now, 0 already there;" in first.out
+    assert "240 items in" in first.out and "(240 written now, 0 already there;" in first.out
     assert "rebuild customers" in first.err and "rebuild audit" in first.err
     assert "catch up staff" in first.err  # it reads no customer events: one pass over the log
 

@@ -454,6 +454,9 @@ class UserDirectory(Protocol):
     def check_user(self, user_id: UUID, field_name: str) -> Any:
         """The active user with this id, or 422 on ``field_name``."""
 
+    def check_department(self, department_id: UUID, field_name: str) -> Any:
+        """The department with this id (its ``manager_id``, ``parent_id``), or 422 on ``field_name``."""
+
 
 class ReferenceChecks(Protocol):
     """Reference data, as other contexts need it: are these values picked from the lists?"""
@@ -474,6 +477,9 @@ class CustomerDirectory(Protocol):
 
     def kind_of(self, customer_id: UUID) -> str:
         """The customer's kind (customer, competitor, …)."""
+
+    def check_contact(self, customer_id: UUID, contact_id: UUID, field_name: str) -> None:
+        """422 on ``field_name`` unless the contact is one of the customer's."""
 
 
 class StockReservations(Protocol):

@@ -249,6 +249,8 @@ class StockSeeded:
     events: int = 0  # written by this run
     categories: int = 0
     warehouses: int = 2
+    departments: int = 1  # the warehouse (仓储部)
+    users: int = 1  # its keeper
 
 
 def seed_stock(

@@ -27,6 +27,7 @@ from psycopg import Cursor
 
 from crm_es.aggregates.opportunity import Opportunity
 from crm_es.aggregates.stock import StockItem
+from crm_es.aggregates.ticket import Ticket
 from crm_es.projections.base import Projection, live_schema, q
 
 SCHEMA = live_schema("links")
@@ -72,6 +73,10 @@ class LinksProjection(Projection):
     @apply.register
     def _opportunity(self, e: Opportunity.Opened, cur: Cursor[Any], schema: str, position: int) -> None:
         self.link_stream(cur, schema, e.originator_id, e.customer_id, "opportunity")
+
+    @apply.register
+    def _ticket(self, e: Ticket.Opened, cur: Cursor[Any], schema: str, position: int) -> None:
+        self.link_stream(cur, schema, e.originator_id, e.customer_id, "ticket")
 
     # A stock item's events for an order belong to the order's customer (nothing, for an order
     # id no stream was linked under: a reservation made by hand for an order taken by phone).
