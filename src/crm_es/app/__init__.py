@@ -15,6 +15,7 @@ from crm_es.app.customers import Customers
 from crm_es.app.handovers import Handovers
 from crm_es.app.kernel import Commands, Context, Idempotency, Kernel, Written
 from crm_es.app.opportunities import Opportunities
+from crm_es.app.orders import Orders
 from crm_es.app.reference import Reference
 from crm_es.app.staff import Staff
 
@@ -24,7 +25,7 @@ __all__ = ["CRM", "Commands", "Context", "GroupCommit", "Idempotency", "StripedL
 class CRM(Kernel):
     """The one crm-es application: the kernel with every context's commands."""
 
-    snapshotting_intervals = {**Customers.snapshotting}  # noqa: RUF012 - the library reads a class attribute
+    snapshotting_intervals = {**Customers.snapshotting, **Orders.snapshotting}  # noqa: RUF012 - the library reads a class attribute
 
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
@@ -33,3 +34,4 @@ class CRM(Kernel):
         self.customers = Customers(self)
         self.handovers = Handovers(self)
         self.opportunities = Opportunities(self)
+        self.orders = Orders(self)

@@ -37,6 +37,9 @@ class Customers(Commands):
     def kind_of(self, customer_id: UUID) -> str:
         return self.customer(customer_id).kind
 
+    def credit_limit_of(self, customer_id: UUID) -> Any:
+        return self.customer(customer_id).profile["credit_limit"]
+
     def visible(self, ctx: Context, customer_id: UUID) -> Customer:
         """The customer, if the caller's data scope reaches it; otherwise it does not exist for them."""
         customer = self.customer(customer_id)

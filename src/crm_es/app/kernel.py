@@ -388,6 +388,9 @@ class CustomerDirectory(Protocol):
     def kind_of(self, customer_id: UUID) -> str:
         """The customer's kind (customer, competitor, …)."""
 
+    def credit_limit_of(self, customer_id: UUID) -> Any:
+        """The customer's credit limit (a ``Decimal``), or None when it has none (R-C5)."""
+
 
 class StockReservations(Protocol):
     """Stock, as orders need it. The orders context loads the stock items an order touches,

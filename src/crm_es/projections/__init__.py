@@ -12,8 +12,10 @@ def all_projections() -> list[Projection]:
     from crm_es.projections.customers import CustomersProjection
     from crm_es.projections.handovers import HandoversProjection
     from crm_es.projections.opportunities import OpportunitiesProjection
+    from crm_es.projections.orders import OrdersProjection
+    from crm_es.projections.receivables import ReceivablesProjection
     from crm_es.projections.reference import ReferenceProjection
     from crm_es.projections.staff import StaffProjection
 
     return [StaffProjection(), CustomersProjection(), AuditProjection(), ReferenceProjection(), HandoversProjection(),
-            OpportunitiesProjection()]
+            OpportunitiesProjection(), OrdersProjection(), ReceivablesProjection()]
