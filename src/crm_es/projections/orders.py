@@ -158,7 +158,8 @@ class OrdersProjection(Projection):
             return
         name = e.changes["name"]
         cur.execute(q(schema, "UPDATE {s}.customers SET name = %s WHERE id = %s"), (name, e.originator_id))
-        for row in cur.execute(q(schema, "SELECT id, number FROM {s}.orders WHERE customer_id = %s"), (e.originator_id,)).fetchall():
+        rows = cur.execute(q(schema, "SELECT id, number FROM {s}.orders WHERE customer_id = %s"), (e.originator_id,)).fetchall()
+        for row in [_dict(cur, r) for r in rows]:
             self._set(cur, schema, row["id"], customer_name=name, **_search(name, row["number"]))
 
     # Orders ----------------------------------------------------------------------------------
@@ -173,12 +174,12 @@ class OrdersProjection(Projection):
 
     @staticmethod
     def _row(cur: Cursor[Any], schema: str, order_id: UUID, columns: str) -> dict[str, Any]:
-        return cur.execute(q(schema, f"SELECT {columns} FROM {{s}}.orders WHERE id = %s"), (order_id,)).fetchone()
+        return _dict(cur, cur.execute(q(schema, f"SELECT {columns} FROM {{s}}.orders WHERE id = %s"), (order_id,)).fetchone())
 
     @apply.register
     def _drafted(self, e: Order.Drafted, cur: Cursor[Any], schema: str, position: int) -> None:
         found = cur.execute(q(schema, "SELECT name FROM {s}.customers WHERE id = %s"), (e.customer_id,)).fetchone()
-        name = found["name"] if found else ""
+        name = _dict(cur, found)["name"] if found else ""
         values = {
             "id": e.originator_id, "number": e.number, "customer_id": e.customer_id, "customer_name": name,
             "owner_id": e.owner_id, "opportunity_id": e.opportunity_id, "status": "draft", "currency": e.currency,
@@ -294,6 +295,13 @@ class OrdersProjection(Projection):
     @apply.register
     def _reassigned(self, e: Order.Reassigned, cur: Cursor[Any], schema: str, position: int) -> None:
         self._update(cur, schema, e, owner_id=e.owner_id)
+
+
+def _dict(cur: Cursor[Any], row: Any) -> dict[str, Any]:
+    """A row as a dict, whatever the cursor's row factory (the runner's gives tuples)."""
+    if isinstance(row, dict):
+        return row
+    return {column.name: value for column, value in zip(cur.description or (), row)}
 
 
 def _search(customer_name: str, number: str) -> dict[str, Any]:
