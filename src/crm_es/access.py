@@ -25,6 +25,7 @@ PERMISSIONS: dict[str, str] = {
     "customers:reassign": "hand customers to another owner",
     "opportunities:read": "see opportunities and the funnel",
     "opportunities:write": "create opportunities, move stages, win and lose",
+    "targets:write": "set monthly sales targets of salespeople (and, with the whole company in scope, of departments)",
     "orders:read": "see orders and their totals",
     "orders:write": "create, confirm, deliver, return and cancel orders",
     "payments:write": "record payments against orders",
@@ -40,7 +41,7 @@ PERMISSIONS: dict[str, str] = {
 }
 """Every permission crm-es knows, with what it allows."""
 
-RESOURCES = ("customers", "opportunities", "orders", "payments", "stock", "tickets", "reports", "reference", "users", "audit", "system")
+RESOURCES = ("customers", "opportunities", "targets", "orders", "payments", "stock", "tickets", "reports", "reference", "users", "audit", "system")
 
 SCOPES = ("own", "department", "department_tree", "all")
 """Data scopes, narrowest first: records the user owns; owned by anyone in the user's
@@ -66,7 +67,7 @@ DEFAULT_ROLES: tuple[RoleTemplate, ...] = (
         "sales_manager",
         "销售经理: the team's customers, pipeline, orders and reports",
         ("customers:read", "customers:write", "customers:reassign", "opportunities:read", "opportunities:write",
-         "orders:read", "orders:write", "tickets:read", "reports:read"),
+         "targets:write", "orders:read", "orders:write", "tickets:read", "reports:read"),
         "department_tree",
     ),  # fmt: skip
     RoleTemplate(

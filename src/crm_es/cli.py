@@ -143,7 +143,7 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     with _runtime(settings) as runtime:
         try:
-            events = runtime.app.customers.history(Context.system("cli"), customer_id)
+            events = runtime.customer_history(Context.system("cli"), customer_id)
             first = next(events, None)
         except NotFound as error:
             print(f"crm-es: {error.detail}", file=sys.stderr)

@@ -10,13 +10,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
 
 from psycopg_pool import AsyncConnectionPool
 
-from crm_es.app import CRM
+from crm_es.app import CRM, Context
 from crm_es.processes import all_processes
 from crm_es.processes.base import ProcessRunner
 from crm_es.projections import all_projections
+from crm_es.projections.links import linked
 from crm_es.projections.runner import Progress, ReadSide
 from crm_es.projections.staff import AccessCache
 from crm_es.projections.watch import PositionWatch
@@ -46,6 +50,15 @@ class Runtime:
             self.read_side.catch_up(name)
         except Exception:  # noqa: BLE001 - see above; the status carries the error
             log.exception("could not bring the %s read model up to date after a command", name)
+
+    def customer_history(self, ctx: Context, customer_id: UUID) -> Iterator[tuple[Notification, Any]]:
+        """Every event of the customer and of every record linked to it, in order. The links
+        read model is brought up to date first, so the history holds everything written
+        before the call."""
+        self.caught_up("links")
+        with self.app.connection() as conn, conn.cursor() as cur:
+            streams_and_events = linked(cur, customer_id)
+        return self.app.customers.history(ctx, customer_id, streams_and_events)
 
     def staff_changed(self) -> None:
         self.caught_up("staff")

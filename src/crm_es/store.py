@@ -135,6 +135,7 @@ class Database:
         p = self.params
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "CRM_ES_TIMEZONE": settings.timezone,
             "POSTGRES_DBNAME": str(p.get("dbname") or "postgres"),
             "POSTGRES_HOST": str(p.get("host") or "127.0.0.1"),
             "POSTGRES_PORT": str(p.get("port") or "5432"),

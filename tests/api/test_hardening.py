@@ -101,6 +101,10 @@ BODIES: list[tuple[str, str, dict[str, Any], list[str]]] = [
     ("PATCH", "/opportunities/{opportunity_id}", {}, ["title"]),
     ("POST", "/opportunities/{opportunity_id}/lose", {"reason": "价格过高"}, ["reason", "note"]),
     ("POST", "/opportunities/{opportunity_id}/reassign", {"owner_id": "{admin}"}, ["reason"]),
+    ("POST", "/opportunities/{opportunity_id}/quotes",
+     {"lines": [{"description": "加固", "quantity": "1", "unit_price": "1.00"}], "valid_until": "2099-12-31"}, ["note"]),
+    ("PUT", "/sales-targets/{year}/users/{user_id}", {"months": {"1": "1.00"}}, ["months"]),
+    ("PUT", "/sales-targets/{year}/departments/{department_id}", {"months": {"1": "1.00"}}, ["months"]),
 ]  # fmt: skip
 
 # Passwords refuse only what cannot be hashed or stored: lone surrogates and NUL.
@@ -129,7 +133,7 @@ def _path(template: str, records: Records) -> str:
     return template.format(
         customer_id=records.customer, contact_id=records.contact, department_id=records.department,
         role_id=records.role, user_id=records.user, list_key="industries", key="外贸",
-        opportunity_id=records.opportunity,
+        opportunity_id=records.opportunity, year=2026,
     )  # fmt: skip
 
 

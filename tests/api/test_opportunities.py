@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pytest
@@ -449,3 +450,204 @@ def test_the_competitor_report_counts_deals_won_and_lost_against_each_competitor
     assert lines[huaxin]["name"].startswith("华鑫纺织")
     csv_file = me.get("/reports/competitors", params={"format": "csv"}).content.decode("utf-8-sig").splitlines()
     assert csv_file[0].startswith("competitor_id,name,opportunities,open,won_count") and len(csv_file) == 3
+
+
+# The customer's history --------------------------------------------------------------------------
+
+
+def test_the_customers_history_holds_its_opportunities_events_in_order(api: Api, seller: tuple[str, Api, str]) -> None:
+    _, as_seller, _ = seller
+    customer_id = as_seller.create_customer()["id"]
+    other_customer = as_seller.create_customer()["id"]
+    first = _open(as_seller, customer_id)
+    elsewhere = _open(as_seller, other_customer)
+    assert as_seller.post(f"/customers/{customer_id}/contacts", json={"name": "王芳"}).status_code == 201
+    assert as_seller.post(f"/opportunities/{first['id']}/stage", json={"stage": "proposal"}).status_code == 200
+
+    items = as_seller.get(f"/customers/{customer_id}/history").json()["items"]
+    assert [(i["aggregate_type"], i["event_type"]) for i in items] == [
+        ("Customer", "Customer.Registered"),
+        ("Opportunity", "Opportunity.Opened"),
+        ("Customer", "Customer.ContactAdded"),
+        ("Opportunity", "Opportunity.StageChanged"),
+    ]
+    positions = [i["position"] for i in items]
+    assert positions == sorted(positions)
+    assert elsewhere["id"] not in {i["aggregate_id"] for i in items}
+    lines = as_seller.get(f"/customers/{customer_id}/history", params={"format": "jsonl"}).text.splitlines()
+    assert len(lines) == len(items)
+
+
+# The customer's 360° view ------------------------------------------------------------------------
+
+
+def test_the_overview_shows_contacts_activities_and_opportunities_within_scope(api: Api, seller: tuple[str, Api, str]) -> None:
+    seller_id, as_seller, _ = seller
+    customer_id = as_seller.create_customer()["id"]
+    for name, primary in (("李雷", False), ("韩梅梅", True)):
+        assert as_seller.post(f"/customers/{customer_id}/contacts", json={"name": name, "primary": primary}).status_code == 201
+    for day in range(1, 8):
+        logged = as_seller.post(f"/customers/{customer_id}/activities", json={
+            "kind": "call", "occurred_at": f"2026-10-0{day}T09:00:00+08:00", "summary": f"第{day}次电话"})
+        assert logged.status_code == 201, logged.text
+    won = _open(as_seller, customer_id, amount="30000.00")
+    assert as_seller.post(f"/opportunities/{won['id']}/win", json={"amount": "28000.50"}).status_code == 200
+    _open(as_seller, customer_id, amount="12000.00")
+    latest = _open(as_seller, customer_id, amount="8000.00")
+    # someone else's opportunity on the same customer: outside a salesperson's own scope
+    other_id, as_other = _seller(api)
+    _open(api, customer_id, amount="99999.00", owner_id=other_id)
+
+    overview = as_seller.get(f"/customers/{customer_id}/overview", params={"min_position": latest["position"]}).json()
+    assert overview["customer"]["id"] == customer_id
+    assert overview["contacts"]["count"] == 2
+    assert [c["name"] for c in overview["contacts"]["latest"]] == ["韩梅梅", "李雷"]
+    assert overview["activities"]["count"] == 7
+    assert [a["summary"] for a in overview["activities"]["latest"]] == [f"第{d}次电话" for d in (7, 6, 5, 4, 3)]
+    deals = overview["opportunities"]
+    assert (deals["count"], deals["open"], deals["won"], deals["lost"]) == (3, 2, 1, 0)
+    assert (deals["open_amount"], deals["won_amount"]) == ("20000.00", "28000.50")
+    assert deals["latest"][0]["id"] == latest["id"]
+
+    everything = api.get(f"/customers/{customer_id}/overview").json()["opportunities"]
+    assert (everything["count"], everything["open_amount"]) == (4, "119999.00")
+    assert as_other.get(f"/customers/{customer_id}/overview").status_code == 404
+
+
+def test_the_overview_leaves_out_what_the_caller_may_not_read(api: Api, seller: tuple[str, Api, str]) -> None:
+    _, as_seller, _ = seller
+    customer_id = as_seller.create_customer()["id"]
+    _, as_service = _seller(api, role="service")
+    overview = as_service.get(f"/customers/{customer_id}/overview").json()
+    assert "opportunities" not in overview
+    assert overview["contacts"]["count"] == 0
+    assert as_service.get(f"/customers/{uuid.uuid4()}/overview").status_code == 404
+
+
+# Quotes and the detail's timeline -----------------------------------------------------------------
+
+
+def test_quotes_are_issued_accepted_and_shown_with_the_activities_on_the_detail(seller: tuple[str, Api, str]) -> None:
+    _, as_seller, customer_id = seller
+    deal = _open(as_seller, customer_id, amount="50000.00")
+    first = as_seller.post(f"/opportunities/{deal['id']}/quotes", json={
+        "lines": [{"description": "涤纶面料", "quantity": "1000", "unit_price": "45.50", "discount_rate": "0.05"},
+                  {"description": "送货", "quantity": "1", "unit_price": "800.00"}],
+        "valid_until": "2099-12-31", "note": "含税"})  # fmt: skip
+    assert first.status_code == 201, first.text
+    assert first.json()["number"] == 1
+    second = as_seller.post(f"/opportunities/{deal['id']}/quotes", json={
+        "lines": [{"description": "涤纶面料", "quantity": "1000", "unit_price": "44.00"}], "valid_until": "2099-12-31"})
+    assert second.json()["number"] == 2
+    accepted = as_seller.post(f"/opportunities/{deal['id']}/quotes/1/accept")
+    assert accepted.status_code == 200, accepted.text
+    logged = as_seller.post(f"/customers/{customer_id}/activities", json={
+        "kind": "meeting", "occurred_at": "2026-11-20T14:00:00+08:00", "summary": "报价沟通",
+        "opportunity_id": deal["id"]})  # fmt: skip
+    assert logged.status_code == 201, logged.text
+
+    detail = as_seller.get(f"/opportunities/{deal['id']}", params={"min_position": logged.json()["position"]}).json()
+    assert detail["amount"] == "44025.00"  # 1000 × 45.50 × 0.95 + 800
+    assert [(q["number"], q["total"], q["accepted"]) for q in detail["quotes"]] == [(1, "44025.00", True), (2, "44000.00", False)]
+    assert detail["quotes"][0]["lines"][0] == {"stock_item_id": None, "description": "涤纶面料", "quantity": "1000",
+                                               "unit_price": "45.50", "discount_rate": "0.05", "total": "43225.00"}  # fmt: skip
+    assert [a["summary"] for a in detail["activities"]] == ["报价沟通"]
+
+    accepted_again = as_seller.post(f"/opportunities/{deal['id']}/quotes/2/accept")
+    detail = as_seller.get(f"/opportunities/{deal['id']}", params={"min_position": accepted_again.json()["position"]}).json()
+    assert [q["accepted"] for q in detail["quotes"]] == [False, True]
+    assert detail["amount"] == "44000.00"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"lines": [], "valid_until": "2099-12-31"}, 422, "lines"),
+        ({"lines": [{"quantity": "1", "unit_price": "1.00"}], "valid_until": "2099-12-31"}, 422, "lines[0]"),
+        ({"lines": [{"description": "x", "quantity": "1", "unit_price": "1,5"}], "valid_until": "2099-12-31"}, 422, None),
+        ({"lines": [{"description": "x", "quantity": "1", "unit_price": "1.00"}], "valid_until": "2001-01-01"}, 422, "valid_until"),
+        ({"lines": [{"description": "x", "quantity": "1", "unit_price": "1.00", "stock_item_id": str(uuid.uuid4())}],
+          "valid_until": "2099-12-31"}, 422, "lines[0].stock_item_id"),
+    ],
+)  # fmt: skip
+def test_a_bad_quote_is_refused_and_changes_nothing(seller: tuple[str, Api, str], body: dict[str, Any], status: int, field: str | None) -> None:
+    _, as_seller, customer_id = seller
+    deal = _open(as_seller, customer_id)
+    _problem(as_seller.post(f"/opportunities/{deal['id']}/quotes", json=body), status, field)
+    assert as_seller.get(f"/opportunities/{deal['id']}", params={"min_position": deal["position"]}).json()["version"] == 1
+    _problem(as_seller.post(f"/opportunities/{deal['id']}/quotes/1/accept"), 422, "number")
+    _problem(as_seller.post(f"/opportunities/{deal['id']}/quotes/0/accept"), 422)
+
+
+# Win rates and sales targets ---------------------------------------------------------------------
+
+
+def _person(api: Api, role: str, department_id: str | None = None) -> tuple[str, Api]:
+    roles = {r["name"]: r["id"] for r in api.get("/roles").json()["items"]}
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    created = api.post("/users", json={"username": name, "password": PASSWORD, "display_name": f"销售{name[-4:]}",
+                                       "role_ids": [roles[role]], "department_id": department_id})  # fmt: skip
+    assert created.status_code == 201, created.text
+    token = api.client.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD}).json()["access_token"]
+    return created.json()["id"], Api(api.client, token)
+
+
+def test_targets_report_shows_target_won_amount_and_completion_per_month(api: Api) -> None:
+    this_month = datetime.now(ZoneInfo("Asia/Shanghai"))
+    year, month = this_month.year, this_month.month
+    department = api.post("/departments", json={"name": api.unique("华南销售部")}).json()["id"]
+    team = api.post("/departments", json={"name": api.unique("深圳组"), "parent_id": department}).json()["id"]
+    seller_id, seller = _person(api, "salesperson", team)
+    colleague_id, colleague = _person(api, "salesperson", department)
+    manager_id, manager = _person(api, "sales_manager", team)
+    customer = seller.create_customer()["id"]
+
+    for amount, outcome in (("30000.00", "win"), ("45000.50", "win"), ("9999.00", "lose")):
+        deal = _open(seller, customer, amount=amount)
+        body = {"reason": "价格过高"} if outcome == "lose" else {}
+        closed = seller.post(f"/opportunities/{deal['id']}/{outcome}", json=body)
+        assert closed.status_code == 200, closed.text
+    deal = _open(colleague, colleague.create_customer()["id"], amount="10000.00")
+    last = colleague.post(f"/opportunities/{deal['id']}/win").json()
+
+    # Who may set targets
+    months = {str(month): "100000.00", str(month % 12 + 1): "50000.00"}
+    _problem(seller.put(f"/sales-targets/{year}/users/{seller_id}", json={"months": months}), 403)
+    _problem(manager.put(f"/sales-targets/{year}/users/{colleague_id}", json={"months": months}), 403)  # not in the team
+    _problem(manager.put(f"/sales-targets/{year}/departments/{department}", json={"months": months}), 403)
+    assert manager.put(f"/sales-targets/{year}/users/{seller_id}", json={"months": months}).status_code == 201
+    again = manager.put(f"/sales-targets/{year}/users/{seller_id}", json={"months": {str(month): "100000.00"}})
+    assert again.status_code == 200 and again.json()["version"] == 2  # nothing changed, nothing recorded
+    set_department = api.put(f"/sales-targets/{year}/departments/{department}", json={"months": {str(month): "200000.00"}})
+    assert set_department.status_code == 201, set_department.text
+    _problem(api.put(f"/sales-targets/{year}/users/{seller_id}", json={"months": {"13": "1.00"}}), 422, "months")
+    _problem(api.put(f"/sales-targets/{year}/users/{seller_id}", json={"months": {str(month): "-1.00"}}), 422)
+    _problem(api.put(f"/sales-targets/1999/users/{seller_id}", json={"months": months}), 422)
+    _problem(api.put(f"/sales-targets/{year}/departments/{uuid.uuid4()}", json={"months": months}), 422, "department_id")
+
+    wait = {"min_position": max(last["position"], set_department.json()["position"])}
+    report = api.get("/reports/targets", params={"year": year, "department_id": department, **wait}).json()
+    by_subject = {(s["subject_type"], s["subject_id"]): s for s in report["subjects"]}
+    mine = by_subject[("user", seller_id)]
+    assert mine["months"][month - 1] == {"month": month, "target": "100000.00", "won_amount": "75000.50", "completion_rate": 0.75}
+    following = mine["months"][month % 12]
+    assert (following["target"], following["completion_rate"]) == ("50000.00", 0.0)
+    assert mine["total"]["target"] == "150000.00"
+    whole = by_subject[("department", department)]
+    assert whole["months"][month - 1]["won_amount"] == "85000.50"  # the team below it counts too
+    assert whole["months"][month - 1]["completion_rate"] == 0.425
+    assert [s["subject_type"] for s in report["subjects"]][0] == "department"
+
+    # The manager's scope is the team: the seller's row, not the whole department's
+    seen = manager.get("/reports/targets", params={"year": year, **wait}).json()
+    assert [(s["subject_type"], s["subject_id"]) for s in seen["subjects"]] == [("user", seller_id)]
+    csv = api.get("/reports/targets", params={"year": year, "department_id": department, "format": "csv", **wait})
+    assert csv.status_code == 200 and "75000.50" in csv.content.decode("utf-8-sig")
+
+    rates = api.get("/reports/win-rates", params={"department_id": department, **wait}).json()["owners"]
+    assert [(r["owner_id"], r["won"], r["won_amount"], r["lost"], r["win_rate"]) for r in rates] == [
+        (colleague_id, 1, "10000.00", 0, 1.0), (seller_id, 2, "75000.50", 1, 0.6667)]
+    assert rates[1]["owner_name"].startswith("销售")
+    assert [r["owner_id"] for r in manager.get("/reports/win-rates", params=wait).json()["owners"]] == [seller_id]
+    xlsx = api.get("/reports/win-rates", params={"department_id": department, "format": "xlsx", **wait})
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")

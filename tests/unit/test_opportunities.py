@@ -234,3 +234,71 @@ def test_bad_stages_are_refused_on_their_field(stages: list[Any], field: str) ->
     with pytest.raises(InvalidInput) as raised:
         Pipeline.create().change_stages(stages)
     assert [e.field for e in raised.value.errors] == [field]
+
+
+# Quotes ------------------------------------------------------------------------------------------
+
+TODAY = date(2026, 11, 25)
+SENSOR = UUID("00000000-0000-4000-8000-0000000005c1")
+
+
+def _quote(o: Opportunity, *lines: dict[str, Any], until: date = date(2026, 12, 31)) -> int:
+    return o.issue_quote(lines=list(lines), valid_until=until, today=TODAY)
+
+
+def test_a_quote_totals_its_lines_with_discounts_rounded_half_up_to_the_cent() -> None:
+    o = given(opened())
+    lines = (
+        {"stock_item_id": SENSOR, "quantity": "3", "unit_price": "33.35", "discount_rate": "0.1"},  # 90.045 → 90.05
+        {"description": "安装调试", "quantity": "1.5", "unit_price": "200.00"},
+        {"description": "赠品", "quantity": "2", "unit_price": "10.00", "discount_rate": "1"},
+    )
+    events = when(o, lambda o: _quote(o, *lines))
+    then(events, (Opportunity.QuoteIssued, {"number": 1, "total": Decimal("390.05"), "valid_until": date(2026, 12, 31)}))
+    assert [line["total"] for line in events[0].lines] == [Decimal("90.05"), Decimal("300.00"), Decimal("0.00")]
+    assert events[0].lines[0]["discount_rate"] == Decimal("0.1")
+    assert _quote(o, {"description": "改版", "quantity": "1", "unit_price": "380.00"}) == 2
+
+
+def test_accepting_a_quote_makes_it_the_one_accepted_and_its_total_the_amount() -> None:
+    o = given(opened())
+    _quote(o, {"description": "方案 A", "quantity": "1", "unit_price": "100000.00"})
+    _quote(o, {"description": "方案 B", "quantity": "1", "unit_price": "95000.00"})
+    o.collect_events()
+    then(when(o, lambda o: o.accept_quote(2, today=TODAY)),
+         (Opportunity.QuoteAccepted, {"number": 2, "total": Decimal("95000.00"), "replaces": None}),
+         (Opportunity.AmountChanged, {"amount": Decimal("95000.00"), "previous_amount": Decimal("120000.00")}))  # fmt: skip
+    then(when(o, lambda o: o.accept_quote(1, today=TODAY)),
+         (Opportunity.QuoteAccepted, {"number": 1, "replaces": 2}),
+         (Opportunity.AmountChanged, {"amount": Decimal("100000.00")}))  # fmt: skip
+    then_refused(o, lambda o: o.accept_quote(1, today=TODAY), Conflict)
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ({"quantity": "1", "unit_price": "1.00"}, "lines[0]"),
+        ({"description": "x", "quantity": "0", "unit_price": "1.00"}, "lines[0].quantity"),
+        ({"description": "x", "quantity": "1", "unit_price": "-1.00"}, "lines[0].unit_price"),
+        ({"description": "x", "quantity": "1", "unit_price": "1.001"}, "lines[0].unit_price"),
+        ({"description": "x", "quantity": "1", "unit_price": "1.00", "discount_rate": "1.5"}, "lines[0].discount_rate"),
+        ({"description": "x", "quantity": 1.5, "unit_price": "1.00"}, "lines[0].quantity"),
+    ],
+)
+def test_a_bad_quote_line_is_refused_on_its_field(line: dict[str, Any], field: str) -> None:
+    then_refused(given(opened()), lambda o: _quote(o, line), InvalidInput, field)
+
+
+def test_quotes_are_refused_when_expired_empty_or_closed() -> None:
+    o = given(opened())
+    line = {"description": "x", "quantity": "1", "unit_price": "1.00"}
+    then_refused(o, lambda o: _quote(o, line, until=date(2026, 11, 24)), InvalidInput, "valid_until")
+    then_refused(o, lambda o: o.issue_quote(lines=[], valid_until=TODAY, today=TODAY), InvalidInput, "lines")
+    _quote(o, line, until=TODAY)
+    o.collect_events()
+    then_refused(o, lambda o: o.accept_quote(1, today=date(2026, 11, 26)), Conflict)
+    then_refused(o, lambda o: o.accept_quote(7, today=TODAY), InvalidInput, "number")
+    o.win()
+    o.collect_events()
+    then_refused(o, lambda o: _quote(o, line), Conflict)
+    then_refused(o, lambda o: o.accept_quote(1, today=TODAY), Conflict)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +18,9 @@ from crm_es.errors import Conflict, InvalidInput
 OPEN, WON, LOST = "open", "won", "lost"
 STATUSES = (OPEN, WON, LOST)
 MAX_COMPETITORS = 20
+MAX_QUOTE_LINES = 200
+MAX_QUOTES = 100
+CENT = Decimal("0.01")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -50,6 +53,42 @@ def check_date(field: str, value: Any) -> date:
     if not isinstance(value, date):
         raise InvalidInput.on(field, "must be a date (YYYY-MM-DD)")
     return value
+
+
+def check_decimal(field: str, value: Any, *, places: int, low: Decimal, high: Decimal, low_open: bool = False) -> Decimal:
+    """A decimal within [low, high] (or (low, high] with ``low_open``), at most ``places`` places."""
+    if value is None:
+        raise InvalidInput.on(field, "is required")
+    if isinstance(value, float | bool):
+        raise InvalidInput.on(field, 'must be a decimal string such as "12.5", not a float')
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidInput.on(field, 'must be a decimal number such as "12.5"') from None
+    if not number.is_finite() or number < low or (low_open and number == low) or number > high:
+        raise InvalidInput.on(field, f"must be {'above' if low_open else 'at least'} {low} and at most {high}")
+    if number.as_tuple().exponent < -places:  # type: ignore[operator]
+        raise InvalidInput.on(field, f"must have at most {places} decimal places")
+    return abs(number) if number == 0 else number
+
+
+def quote_line(n: int, line: Any) -> dict[str, Any]:
+    """One checked line of a quote, with its total: quantity × unit price × (1 − discount rate),
+    rounded half up to the cent. The discount rate is the share taken off (九折 is 0.1)."""
+    if not isinstance(line, dict):
+        raise InvalidInput.on(f"lines[{n}]", "must be an object")
+    stock_item_id = line.get("stock_item_id")
+    description = check_text(f"lines[{n}].description", line.get("description"), 500)
+    if stock_item_id is None and description is None:
+        raise InvalidInput.on(f"lines[{n}]", "needs a stock_item_id or a description")
+    quantity = check_decimal(f"lines[{n}].quantity", line.get("quantity"), places=4, low=Decimal(0),
+                             high=Decimal("1e9"), low_open=True)  # fmt: skip
+    unit_price = check_amount(f"lines[{n}].unit_price", line.get("unit_price"))
+    discount = check_decimal(f"lines[{n}].discount_rate", line.get("discount_rate", Decimal(0)) or Decimal(0),
+                             places=4, low=Decimal(0), high=Decimal(1))  # fmt: skip
+    total = (quantity * unit_price * (1 - discount)).quantize(CENT, rounding=ROUND_HALF_UP)
+    return {"stock_item_id": stock_item_id, "description": description, "quantity": quantity,
+            "unit_price": unit_price, "discount_rate": discount, "total": total}  # fmt: skip
 
 
 def check_stage(stage: Any, stages: Sequence[str], field: str = "stage") -> str:
@@ -124,6 +163,9 @@ class Opportunity(CrmAggregate):
         self.status = OPEN
         self.closed_stage: str | None = None
         """The stage it was in when it was won or lost (where a reopen takes it back)."""
+        self.quotes: dict[int, tuple[Decimal, date]] = {}
+        """Each quote by number: its total and the day it is valid until."""
+        self.accepted_quote: int | None = None
 
     # Invariants ------------------------------------------------------------------------------
 
@@ -181,6 +223,51 @@ class Opportunity(CrmAggregate):
     @event("Reassigned")
     def _reassigned(self, owner_id: UUID, previous_owner_id: UUID, reason: str | None) -> None:
         self.owner_id = owner_id
+
+    # Quotes (报价) ---------------------------------------------------------------------------
+
+    def issue_quote(self, *, lines: Sequence[Any], valid_until: Any, note: Any = None, today: date) -> int:
+        """A new version of the quote; returns its number (1, 2, …). Lines name a stock item
+        (checked by the caller) or describe what is sold."""
+        self._check_open("quote")
+        if not lines:
+            raise InvalidInput.on("lines", "a quote needs at least one line")
+        if len(lines) > MAX_QUOTE_LINES:
+            raise InvalidInput.on("lines", f"at most {MAX_QUOTE_LINES} lines")
+        if len(self.quotes) >= MAX_QUOTES:
+            raise Conflict(f"the opportunity has {MAX_QUOTES} quotes already")
+        checked = tuple(quote_line(n, line) for n, line in enumerate(lines))
+        until = check_date("valid_until", valid_until)
+        if until < today:
+            raise InvalidInput.on("valid_until", f"{until} has passed already")
+        number = len(self.quotes) + 1
+        self._quote_issued(number=number, lines=checked, total=sum((line["total"] for line in checked), Decimal("0.00")),
+                           valid_until=until, note=check_text("note", note, 2000))  # fmt: skip
+        return number
+
+    @event("QuoteIssued")
+    def _quote_issued(self, number: int, lines: tuple[dict[str, Any], ...], total: Decimal, valid_until: date,
+                      note: str | None) -> None:  # fmt: skip
+        self.quotes[number] = (total, valid_until)
+
+    def accept_quote(self, number: Any, *, today: date) -> None:
+        """The customer accepts quote ``number``: it becomes the one accepted quote (replacing an
+        earlier acceptance), and the opportunity's amount becomes its total."""
+        self._check_open("accept a quote")
+        if not isinstance(number, int) or number not in self.quotes:
+            raise InvalidInput.on("number", f"the opportunity has no quote {number}")
+        if number == self.accepted_quote:
+            raise Conflict(f"quote {number} is accepted already")
+        total, valid_until = self.quotes[number]
+        if valid_until < today:
+            raise Conflict(f"quote {number} expired on {valid_until}; issue a new one")
+        self._quote_accepted(number=number, total=total, replaces=self.accepted_quote)
+        if total != self.amount:
+            self._amount_changed(amount=total, previous_amount=self.amount)
+
+    @event("QuoteAccepted")
+    def _quote_accepted(self, number: int, total: Decimal, replaces: int | None) -> None:
+        self.accepted_quote = number
 
     # Closing and reopening -------------------------------------------------------------------
 

@@ -190,9 +190,10 @@ class Reader:
 _POSITION_QUERY = Query(ge=0, le=2**62, description="Wait (up to 5 s) until the read model has applied this position.")
 
 
-def reads(projection: str) -> Any:
+def reads(projection: str, *others: str) -> Any:
     """A ``Reader`` of read model ``projection`` for the route (waits for ``min_position`` or
-    the ``X-Min-Position`` header first)."""
+    the ``X-Min-Position`` header first). A route that reads several read models names them
+    all (``"*"``: every one), and waits for each."""
 
     async def reader(
         request: Request,
@@ -201,8 +202,10 @@ def reads(projection: str) -> Any:
     ) -> Reader:
         runtime: Runtime = request.app.state.runtime
         wanted = min_position if min_position is not None else x_min_position
-        position = await runtime.positions().reached(projection, wanted, runtime.settings.read_wait_seconds)
-        return Reader(runtime, projection, position)
+        names = list(runtime.read_side.projections) if projection == "*" else [projection, *others]
+        watch = runtime.positions()
+        positions = [await watch.reached(name, wanted, runtime.settings.read_wait_seconds) for name in names]
+        return Reader(runtime, projection, min(positions))
 
     return Depends(reader)
 

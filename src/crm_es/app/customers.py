@@ -6,6 +6,7 @@ scope does not exist for them (404).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -52,10 +53,14 @@ class Customers(Commands):
         self.visible(ctx, customer_id)
         return self.kernel.as_of(Customer, customer_id, at, "customer")
 
-    def history(self, ctx: Context, customer_id: UUID) -> Any:
-        """Every event of the customer and what is linked to it, in order, a page at a time."""
+    def history(
+        self, ctx: Context, customer_id: UUID, linked: tuple[Sequence[UUID], Sequence[int]] = ((), ())
+    ) -> Any:
+        """Every event of the customer and of what is linked to it (``linked``: the streams and
+        the single events of other records that belong to it), in order, a page at a time."""
         self.visible(ctx, customer_id)
-        return self.kernel.iter_history([customer_id])
+        streams, positions = linked
+        return self.kernel.iter_history([customer_id, *streams], positions)
 
     # Commands ----------------------------------------------------------------------------------
 

@@ -15,8 +15,10 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from zoneinfo import ZoneInfo
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -128,6 +130,15 @@ class Kernel(Application):
         self._appender = GroupCommit(self.recorder)  # type: ignore[arg-type]
         self._providers: dict[type, Any] = {}
         self._kinds: dict[str, RecordKind] = {}
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The company's time zone: due dates and "today" are days there."""
+        return ZoneInfo(self.env.get("CRM_ES_TIMEZONE") or "Asia/Shanghai")
+
+    def today(self) -> date:
+        """Today in the company's time zone."""
+        return datetime.now(self.zone).date()
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
@@ -292,16 +303,20 @@ class Kernel(Application):
 
     # History -----------------------------------------------------------------------------------
 
-    def history(self, aggregate_ids: Sequence[UUID], *, after: int = 0, limit: int | None = None) -> list[tuple[Notification, Any]]:
-        """Events of these aggregates in global order after position ``after`` (at most
-        ``limit``), with their notifications. Callers page with ``after`` rather than holding
-        a connection open while a slow client reads."""
+    def history(
+        self, aggregate_ids: Sequence[UUID], *, positions: Sequence[int] = (), after: int = 0, limit: int | None = None
+    ) -> list[tuple[Notification, Any]]:
+        """Events of these aggregates, and the single events at ``positions`` (of streams
+        shared by many records), in global order after position ``after`` (at most ``limit``),
+        with their notifications. Callers page with ``after`` rather than holding a connection
+        open while a slow client reads."""
+        where = "originator_id = ANY(%s)" + (" OR notification_id = ANY(%s)" if positions else "")
         statement = (
             f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{self.events_table}" '
-            "WHERE originator_id = ANY(%s) AND notification_id > %s ORDER BY notification_id"
-            + (" LIMIT %s" if limit else "")
+            f"WHERE ({where}) AND notification_id > %s ORDER BY notification_id" + (" LIMIT %s" if limit else "")
         )
-        params: list[Any] = [list(aggregate_ids), after] + ([limit] if limit else [])
+        params: list[Any] = [list(aggregate_ids), *([list(positions)] if positions else []), after]
+        params += [limit] if limit else []
         with self.connection() as conn:
             rows = conn.execute(statement, params).fetchall()
         result = []
@@ -313,11 +328,13 @@ class Kernel(Application):
             result.append((notification, self.decode(notification)))
         return result
 
-    def iter_history(self, aggregate_ids: Sequence[UUID], page: int = 500) -> Iterator[tuple[Notification, Any]]:
-        """Every event of these aggregates in global order, fetched a page at a time."""
+    def iter_history(
+        self, aggregate_ids: Sequence[UUID], positions: Sequence[int] = (), page: int = 500
+    ) -> Iterator[tuple[Notification, Any]]:
+        """Every event of these aggregates (and at ``positions``) in global order, a page at a time."""
         after = 0
         while True:
-            chunk = self.history(aggregate_ids, after=after, limit=page)
+            chunk = self.history(aggregate_ids, positions=positions, after=after, limit=page)
             yield from chunk
             if len(chunk) < page:
                 return

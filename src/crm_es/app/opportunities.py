@@ -14,10 +14,12 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from crm_es.aggregates.base import recording
 from crm_es.aggregates.opportunity import Opportunity
 from crm_es.aggregates.pipeline import PIPELINE_ID, Pipeline
+from crm_es.aggregates.target import SalesTarget
 from crm_es.app.kernel import Commands, Context, CustomerDirectory, Kernel, ReferenceChecks, UserDirectory, Written
 from crm_es.errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -61,6 +63,42 @@ class Opportunities(Commands):
         load = lambda: self.kernel.get(Pipeline, PIPELINE_ID, "pipeline")  # noqa: E731
         written = self.kernel.mutate(ctx, PIPELINE_ID, load, change, expected_version=expected_version)
         return written, removed[0]
+
+    # Sales targets (业绩目标) -------------------------------------------------------------------
+
+    def set_targets(
+        self, *, ctx: Context, subject_type: str, subject_id: UUID, year: int, months: dict[Any, Any]
+    ) -> Written:
+        """Set the monthly targets of a salesperson (within the caller's scope) or of a
+        department (only by someone who sees the whole company's opportunities: the company
+        sets departments' targets, managers split them among their people)."""
+        if subject_type == "user":
+            self.kernel.need(UserDirectory).check_user(subject_id, "user_id")
+            if not ctx.sees("opportunities", subject_id):
+                raise Forbidden("you can only set targets of people within your data scope")
+        elif subject_type == "department":
+            self.kernel.check_record("department", subject_id, "department_id")
+            if ctx.access is not None and ctx.access.owners("opportunities") is not None:
+                raise Forbidden("a department's targets are set by someone who sees the whole company's opportunities")
+        target_id = SalesTarget.id_for(subject_type, subject_id, year)
+
+        def load() -> list[Any]:
+            try:
+                return [self.kernel.get(SalesTarget, target_id, "sales target")]
+            except NotFound:
+                return []
+
+        def act(aggregates: list[Any]) -> tuple[UUID, int, bool]:
+            created = not aggregates
+            if created:
+                aggregates.append(SalesTarget.create(subject_type=subject_type, subject_id=subject_id, year=year))
+            aggregates[0].set_months(months)
+            return aggregates[0].id, aggregates[0].version, created
+
+        try:
+            return self.kernel.execute(ctx, load, act, lock=target_id)
+        except IntegrityError:  # created at the same moment by another process: now it exists
+            return self.kernel.execute(ctx, load, act, lock=target_id)
 
     # Reads -------------------------------------------------------------------------------------
 
@@ -151,6 +189,26 @@ class Opportunities(Commands):
     ) -> Written:  # fmt: skip
         self._check_owner(ctx, owner_id)
         return self._mutate(ctx, opportunity_id, lambda o: o.reassign(owner_id=owner_id, reason=reason), expected_version)
+
+    def issue_quote(  # noqa: PLR0913
+        self, *, ctx: Context, opportunity_id: UUID, lines: Sequence[Any], valid_until: Any, note: Any = None,
+        expected_version: int | None = None,
+    ) -> tuple[Written, int]:  # fmt: skip
+        """A new version of the opportunity's quote; also returns its number."""
+        for n, line in enumerate(lines or ()):
+            if isinstance(line, dict) and line.get("stock_item_id") is not None:
+                self.kernel.check_record("stock_item", line["stock_item_id"], f"lines[{n}].stock_item_id")
+        number = [0]
+
+        def change(o: Opportunity) -> None:
+            number[0] = o.issue_quote(lines=lines, valid_until=valid_until, note=note, today=self.kernel.today())
+
+        return self._mutate(ctx, opportunity_id, change, expected_version), number[0]
+
+    def accept_quote(
+        self, *, ctx: Context, opportunity_id: UUID, number: int, expected_version: int | None = None
+    ) -> Written:
+        return self._mutate(ctx, opportunity_id, lambda o: o.accept_quote(number, today=self.kernel.today()), expected_version)
 
     def win(self, *, ctx: Context, opportunity_id: UUID, amount: Any = None, expected_version: int | None = None) -> Written:
         return self._mutate(ctx, opportunity_id, lambda o: o.win(amount), expected_version)

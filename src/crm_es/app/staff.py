@@ -37,6 +37,7 @@ class Staff(Commands):
         self.max_failures = max_failures
         self.lock_for = lock_for
         kernel.provide(UserDirectory, self)
+        kernel.register_kind("department", Department)
 
     # Lookups -----------------------------------------------------------------------------------
 

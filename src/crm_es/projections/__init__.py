@@ -11,6 +11,7 @@ def all_projections() -> list[Projection]:
     from crm_es.projections.audit import AuditProjection
     from crm_es.projections.customers import CustomersProjection
     from crm_es.projections.handovers import HandoversProjection
+    from crm_es.projections.links import LinksProjection
     from crm_es.projections.opportunities import OpportunitiesProjection
     from crm_es.projections.orders import OrdersProjection
     from crm_es.projections.receivables import ReceivablesProjection
@@ -18,4 +19,4 @@ def all_projections() -> list[Projection]:
     from crm_es.projections.staff import StaffProjection
 
     return [StaffProjection(), CustomersProjection(), AuditProjection(), ReferenceProjection(), HandoversProjection(),
-            OpportunitiesProjection(), OrdersProjection(), ReceivablesProjection()]
+            OpportunitiesProjection(), LinksProjection(), OrdersProjection(), ReceivablesProjection()]

@@ -10,7 +10,9 @@ The one way to write a read model (docs/architecture.md, "Adding a read model"):
   loads the rows its events touch once and writes each changed row once);
 - query functions in the same module that take a cursor and, for lists, the owner filter
   (``access.Access.owners``) as a parameter;
-- one line in ``projections/__init__.py``'s list.
+- one line in ``projections/__init__.py``'s list;
+- if the context's records belong to customers: an ``overview`` section for the customer's
+  360° view, and a handler in ``projections/links.py`` so the customer's history holds them.
 
 The event types a projection handles are its declaration: the runner reads only those topics.
 A handler registered on a class that no stored event has (an aggregate's base ``Event``, say)
@@ -26,11 +28,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache, singledispatchmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic
 from psycopg import Cursor, sql
+
+if TYPE_CHECKING:
+    from crm_es.access import Access
+
+
+OVERVIEW_LATEST = 5
+"""How many of the latest records each section of a customer's 360° view shows."""
 
 
 def live_schema(name: str) -> str:
@@ -112,6 +122,13 @@ class Projection:
     def create_indexes(self, cur: Cursor[Any], schema: str) -> None:
         if self.indexes.strip():
             cur.execute(q(schema, self.indexes))
+
+    def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
+        """This read model's sections of a customer's 360° view (``GET /customers/{id}/overview``):
+        each with counts and the latest few records of the customer, filtered by the caller's
+        permissions and data scope; none when it has nothing to add or the caller may not read
+        it. The caller has checked that the customer itself is visible."""
+        return {}
 
     @singledispatchmethod
     def apply(self, event: Any, cur: Cursor[Any], schema: str, position: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import singledispatchmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from psycopg import Cursor
@@ -13,8 +13,11 @@ from psycopg.rows import dict_row
 
 from crm_es.aggregates.customer import MONEY_FIELDS, PROFILE_FIELDS, TEXT_FIELDS, Customer
 from crm_es.projections import search
-from crm_es.projections.base import Batch, FoldingProjection, live_schema, q
+from crm_es.projections.base import OVERVIEW_LATEST, Batch, FoldingProjection, live_schema, q
 from crm_es.projections.paging import Page, decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from crm_es.access import Access
 
 SCHEMA = live_schema("customers")
 
@@ -156,7 +159,7 @@ def _copy(cur: Cursor[Any], schema: str, table: str, columns: tuple[str, ...], r
 
 class CustomersProjection(FoldingProjection):
     name = "customers"
-    version = 4
+    version = 5
     batch = _Batch
     ddl = """
     CREATE TABLE {s}.customers (
@@ -210,7 +213,28 @@ class CustomersProjection(FoldingProjection):
     CREATE INDEX customers_industry ON {s}.customers (industry);
     CREATE INDEX contacts_birthday ON {s}.contacts (extract(month FROM birthday), extract(day FROM birthday));
     CREATE INDEX activities_customer ON {s}.activities (customer_id, occurred_at DESC, id DESC);
+    CREATE INDEX activities_opportunity ON {s}.activities (opportunity_id, occurred_at DESC, id DESC)
+        WHERE opportunity_id IS NOT NULL;
     """
+
+    def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
+        """Contacts (the primary one first) and activities (newest first): counts and the latest few."""
+        counts = cur.execute(
+            q(SCHEMA, "SELECT contact_count, activity_count, last_activity_at FROM {s}.customers WHERE id = %s"),
+            (customer_id,),
+        ).fetchone()  # fmt: skip
+        if counts is None:
+            return {}
+        contacts = cur.execute(
+            q(SCHEMA, "SELECT " + ", ".join(CONTACT_COLUMNS) + " FROM {s}.contacts WHERE customer_id = %s "
+                      "ORDER BY is_primary DESC, created_at DESC, id DESC LIMIT %s"),
+            (customer_id, OVERVIEW_LATEST),
+        ).fetchall()  # fmt: skip
+        activities = list_activities(cur, customer_id, limit=OVERVIEW_LATEST).items
+        return {
+            "contacts": {"count": counts["contact_count"], "latest": contacts},
+            "activities": {"count": counts["activity_count"], "last_at": counts["last_activity_at"], "latest": activities},
+        }
 
     @singledispatchmethod
     def fold(self, event: Any, batch: _Batch) -> None:
@@ -380,6 +404,15 @@ def list_activities(cur: Cursor[Any], customer_id: UUID, *, limit: int, cursor: 
         rows = rows[:limit]
         next_cursor = encode_cursor("activities", [rows[-1]["occurred_at"].isoformat(), str(rows[-1]["id"])])
     return Page(rows, next_cursor)
+
+
+def opportunity_activities(cur: Cursor[Any], opportunity_id: UUID, *, limit: int = 200) -> list[dict[str, Any]]:
+    """The activities logged on an opportunity, newest first (its timeline)."""
+    return cur.execute(
+        q(SCHEMA, "SELECT " + ", ".join(ACTIVITY_COLUMNS) + " FROM {s}.activities WHERE opportunity_id = %s "
+                  "ORDER BY occurred_at DESC, id DESC LIMIT %s"),
+        (opportunity_id, limit),
+    ).fetchall()  # fmt: skip
 
 
 def owned_by(cur: Cursor[Any], owner_id: UUID) -> list[UUID]:

@@ -17,15 +17,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import singledispatchmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import orjson
 from psycopg import Cursor
 
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.opportunity import Opportunity
-from crm_es.projections.base import Projection, live_schema, q
+from crm_es.aggregates.target import SalesTarget
+from crm_es.projections.base import OVERVIEW_LATEST, Projection, live_schema, q
 from crm_es.projections.paging import Page, decode_cursor, encode_cursor, like_pattern
+
+if TYPE_CHECKING:
+    from crm_es.access import Access
 
 SCHEMA = live_schema("opportunities")
 
@@ -58,7 +63,7 @@ ON CONFLICT DO NOTHING
 
 class OpportunitiesProjection(Projection):
     name = "opportunities"
-    version = 1
+    version = 3
     ddl = """
     CREATE TABLE {s}.opportunities (
         id uuid PRIMARY KEY,
@@ -101,6 +106,30 @@ class OpportunitiesProjection(Projection):
         id uuid PRIMARY KEY,
         name text NOT NULL
     );
+    CREATE TABLE {s}.quotes (
+        opportunity_id uuid NOT NULL,
+        number integer NOT NULL,
+        lines jsonb NOT NULL,             -- [{stock_item_id, description, quantity, unit_price, discount_rate, total}]
+        total numeric(17, 2) NOT NULL,
+        valid_until date NOT NULL,
+        note text,
+        issued_at timestamptz NOT NULL,
+        accepted_at timestamptz,          -- of the one accepted quote
+        PRIMARY KEY (opportunity_id, number)
+    );
+    CREATE TABLE {s}.target_subjects (
+        id uuid PRIMARY KEY,              -- the SalesTarget record
+        subject_type text NOT NULL,       -- user, department
+        subject_id uuid NOT NULL,
+        year integer NOT NULL
+    );
+    CREATE INDEX target_subjects_year ON {s}.target_subjects (year, subject_type);
+    CREATE TABLE {s}.targets (
+        target_id uuid NOT NULL,
+        month integer NOT NULL,
+        amount numeric(17, 2) NOT NULL,
+        PRIMARY KEY (target_id, month)
+    );
     """
     indexes = """
     CREATE INDEX opportunities_recent ON {s}.opportunities (created_at DESC, id DESC);
@@ -110,7 +139,33 @@ class OpportunitiesProjection(Projection):
     CREATE INDEX opportunities_close ON {s}.opportunities (expected_close_date);
     CREATE INDEX opportunities_title ON {s}.opportunities USING gin (lower(title) gin_trgm_ops);
     CREATE INDEX stage_history_stage ON {s}.stage_history (stage, entered_at);
+    CREATE INDEX opportunities_won ON {s}.opportunities (owner_id, closed_at) WHERE status = 'won';
     """
+
+    def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
+        """The customer's opportunities within the caller's scope: open, won and lost with their
+        amounts, and the latest few."""
+        if not access.allows("opportunities:read"):
+            return {}
+        where, params = "o.customer_id = %s", [customer_id]
+        owners = access.owners("opportunities")
+        if owners is not None:
+            where += " AND o.owner_id = ANY(%s)"
+            params.append(list(owners))
+        totals = cur.execute(
+            q(SCHEMA, "SELECT count(*) AS count, "
+                      "count(*) FILTER (WHERE status = 'open') AS open, "
+                      "coalesce(sum(amount) FILTER (WHERE status = 'open'), 0) AS open_amount, "
+                      "count(*) FILTER (WHERE status = 'won') AS won, "
+                      "coalesce(sum(amount) FILTER (WHERE status = 'won'), 0) AS won_amount, "
+                      "count(*) FILTER (WHERE status = 'lost') AS lost "
+                      f"FROM {{s}}.opportunities o WHERE {where}"),
+            params,
+        ).fetchone()  # fmt: skip
+        latest = cur.execute(
+            q(SCHEMA, _SELECT + f" WHERE {where} ORDER BY o.created_at DESC, o.id DESC LIMIT {OVERVIEW_LATEST}"), params
+        ).fetchall()
+        return {"opportunities": {**totals, "latest": latest}}
 
     @singledispatchmethod
     def apply(self, event: Any, cur: Cursor[Any], schema: str, position: int) -> None:
@@ -134,9 +189,9 @@ class OpportunitiesProjection(Projection):
 
     @staticmethod
     def _update(cur: Cursor[Any], schema: str, e: Any, **values: Any) -> None:
-        sets = ", ".join(f"{c} = %s" for c in values)
+        sets = "".join(f"{c} = %s, " for c in values)
         cur.execute(
-            q(schema, f"UPDATE {{s}}.opportunities SET {sets}, updated_at = %s, version = %s WHERE id = %s"),
+            q(schema, f"UPDATE {{s}}.opportunities SET {sets}updated_at = %s, version = %s WHERE id = %s"),
             (*values.values(), e.timestamp, e.originator_version, e.originator_id),
         )
 
@@ -207,6 +262,43 @@ class OpportunitiesProjection(Projection):
         )  # fmt: skip
 
     @apply.register
+    def _quote_issued(self, e: Opportunity.QuoteIssued, cur: Cursor[Any], schema: str, position: int) -> None:
+        cur.execute(
+            q(schema, "INSERT INTO {s}.quotes (opportunity_id, number, lines, total, valid_until, note, issued_at) "
+                      "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
+            (e.originator_id, e.number, orjson.dumps(e.lines, default=str).decode(), e.total, e.valid_until, e.note,
+             e.timestamp),
+        )  # fmt: skip
+        self._update(cur, schema, e)
+
+    @apply.register
+    def _quote_accepted(self, e: Opportunity.QuoteAccepted, cur: Cursor[Any], schema: str, position: int) -> None:
+        cur.execute(
+            q(schema, "UPDATE {s}.quotes SET accepted_at = CASE WHEN number = %s THEN %s::timestamptz END "
+                      "WHERE opportunity_id = %s"),
+            (e.number, e.timestamp, e.originator_id),
+        )  # fmt: skip
+        self._update(cur, schema, e)
+
+    # Sales targets ---------------------------------------------------------------------------
+
+    @apply.register
+    def _target_created(self, e: SalesTarget.Created, cur: Cursor[Any], schema: str, position: int) -> None:
+        cur.execute(
+            q(schema, "INSERT INTO {s}.target_subjects (id, subject_type, subject_id, year) VALUES (%s, %s, %s, %s) "
+                      "ON CONFLICT (id) DO NOTHING"),
+            (e.originator_id, e.subject_type, e.subject_id, e.year),
+        )  # fmt: skip
+
+    @apply.register
+    def _target_set(self, e: SalesTarget.Set, cur: Cursor[Any], schema: str, position: int) -> None:
+        cur.executemany(
+            q(schema, "INSERT INTO {s}.targets (target_id, month, amount) VALUES (%s, %s, %s) "
+                      "ON CONFLICT (target_id, month) DO UPDATE SET amount = excluded.amount"),
+            [(e.originator_id, month, amount) for month, amount in e.months.items()],
+        )  # fmt: skip
+
+    @apply.register
     def _reopened(self, e: Opportunity.Reopened, cur: Cursor[Any], schema: str, position: int) -> None:
         self._enter(cur, schema, e, e.stage)
         self._update(
@@ -219,12 +311,18 @@ class OpportunitiesProjection(Projection):
 
 
 def get_opportunity(cur: Cursor[Any], opportunity_id: UUID) -> dict[str, Any] | None:
-    """The opportunity with its customer's name and its stage history, oldest stay first."""
+    """The opportunity with its customer's name, its stage history (oldest stay first) and its
+    quotes (by number)."""
     row = cur.execute(q(SCHEMA, _SELECT + " WHERE o.id = %s"), (opportunity_id,)).fetchone()
     if row is not None:
         row["stage_history"] = cur.execute(
             q(SCHEMA, "SELECT stage, entered_at, left_at, amount FROM {s}.stage_history WHERE opportunity_id = %s "
                       "ORDER BY version"),
+            (opportunity_id,),
+        ).fetchall()  # fmt: skip
+        row["quotes"] = cur.execute(
+            q(SCHEMA, "SELECT number, lines, total, valid_until, note, issued_at, accepted_at IS NOT NULL AS accepted, "
+                      "accepted_at FROM {s}.quotes WHERE opportunity_id = %s ORDER BY number"),
             (opportunity_id,),
         ).fetchall()  # fmt: skip
     return row
@@ -542,3 +640,74 @@ def competitors(  # noqa: PLR0913
             "win_rate": _ratio(r["won"], r["won"] + r["lost"]),
         })  # fmt: skip
     return out
+
+
+def targets(
+    cur: Cursor[Any], *, year: int, subject_type: str, subject_ids: list[UUID] | None = None
+) -> dict[UUID, dict[int, Decimal]]:
+    """The monthly targets set for ``year``: subject id → month → amount (subjects of
+    ``subject_type``, only ``subject_ids`` when given)."""
+    where, params = "s.year = %s AND s.subject_type = %s", [year, subject_type]
+    if subject_ids is not None:
+        where += " AND s.subject_id = ANY(%s)"
+        params.append(subject_ids)
+    rows = cur.execute(
+        q(SCHEMA, "SELECT s.subject_id, t.month, t.amount FROM {s}.target_subjects s "
+                  f"JOIN {{s}}.targets t ON t.target_id = s.id WHERE {where}"),
+        params,
+    ).fetchall()  # fmt: skip
+    result: dict[UUID, dict[int, Decimal]] = {}
+    for row in rows:
+        result.setdefault(row["subject_id"], {})[row["month"]] = row["amount"]
+    return result
+
+
+def won_by_month(
+    cur: Cursor[Any], *, owners: list[UUID], start: datetime, end: datetime, zone: str, per_owner: bool
+) -> dict[tuple[UUID | None, int], Decimal]:
+    """Amounts won from ``start`` to ``end`` by these owners, per (owner or None, month of the
+    company's calendar)."""
+    group = "owner_id" if per_owner else "NULL::uuid"
+    rows = cur.execute(
+        q(SCHEMA, f"SELECT {group} AS owner_id, extract(month FROM closed_at AT TIME ZONE %s)::int AS month, "
+                  "sum(amount) AS won FROM {s}.opportunities "
+                  "WHERE status = 'won' AND owner_id = ANY(%s) AND closed_at >= %s AND closed_at < %s GROUP BY 1, 2"),
+        (zone, owners, start, end),
+    ).fetchall()  # fmt: skip
+    return {(row["owner_id"], row["month"]): row["won"] for row in rows}
+
+
+_WIN_RATES = """
+SELECT o.owner_id,
+       count(*) FILTER (WHERE o.status = 'won') AS won, coalesce(sum(o.amount) FILTER (WHERE o.status = 'won'), 0) AS won_amount,
+       count(*) FILTER (WHERE o.status = 'lost') AS lost, coalesce(sum(o.amount) FILTER (WHERE o.status = 'lost'), 0) AS lost_amount
+FROM {s}.opportunities o
+WHERE o.status IN ('won', 'lost') {filters}
+GROUP BY o.owner_id
+"""
+
+
+def win_rates(  # noqa: PLR0913
+    cur: Cursor[Any],
+    *,
+    closed_from: datetime | None = None,
+    closed_before: datetime | None = None,
+    owner_id: UUID | None = None,
+    members: list[UUID] | None = None,
+    owners: frozenset[UUID] | None = None,
+) -> list[dict[str, Any]]:
+    """Per owner, the opportunities won and lost (and not reopened) in the period, with amounts
+    and the win rate (won / (won + lost)); highest win rate first."""
+    filters, params = _report_filters(owners, owner_id, members)
+    for name, clause, value in (("closed_from", "o.closed_at >= %(closed_from)s", closed_from),
+                                ("closed_before", "o.closed_at < %(closed_before)s", closed_before)):  # fmt: skip
+        if value is not None:
+            filters += f" AND {clause}"
+            params[name] = value
+    rows = cur.execute(q(SCHEMA, _WIN_RATES.replace("{filters}", filters)), params).fetchall()
+    for row in rows:
+        row["win_rate"] = _ratio(row["won"], row["won"] + row["lost"])
+        row["won_amount"] = Decimal(row["won_amount"]).quantize(CENT)
+        row["lost_amount"] = Decimal(row["lost_amount"]).quantize(CENT)
+    rows.sort(key=lambda r: (-(r["win_rate"] or 0), -r["won_amount"], str(r["owner_id"])))
+    return rows

@@ -221,6 +221,12 @@ def list_users(
     return Page(rows, next_cursor)
 
 
+def display_names(cur: Cursor[Any], user_ids: list[UUID]) -> dict[UUID, str]:
+    """The display names of these users (reports show people by name)."""
+    rows = cur.execute(q(SCHEMA, "SELECT id, display_name FROM {s}.users WHERE id = ANY(%s)"), (user_ids,)).fetchall()
+    return {row["id"]: row["display_name"] for row in rows}
+
+
 def get_department(cur: Cursor[Any], department_id: UUID) -> dict[str, Any] | None:
     return cur.execute(
         q(SCHEMA, f"SELECT {', '.join(DEPARTMENT_COLUMNS)} FROM {{s}}.departments WHERE id = %s"), (department_id,)

@@ -24,6 +24,7 @@ from crm_es.api.schemas.customers import (
     ContactOut,
     ContactUpdate,
     CustomerCreate,
+    CustomerOverview,
     CustomerOut,
     CustomerPage,
     CustomerReassign,
@@ -224,6 +225,23 @@ def log_activity(
 
 
 @router.get(
+    "/{customer_id}/overview", response_model=CustomerOverview, operation_id="customers-overview",
+    summary="The customer's 360° view: contacts, activities, opportunities, orders, receivables, tickets",
+    responses=problems(401, 403, 404, 422, 503),
+)  # fmt: skip
+def customer_overview(
+    customer_id: UUID, principal: CanRead, reader: Annotated[Reader, reads("*")], runtime: RuntimeDep
+) -> Any:
+    """Each read model adds its sections (``Projection.overview``), filtered by the caller's
+    permissions and data scope."""
+    with reader.cursor() as cur:
+        overview: dict[str, Any] = {"customer": _visible(cur, principal, customer_id)}
+        for projection in runtime.read_side.projections.values():
+            overview.update(projection.overview(cur, customer_id, principal.access))
+    return reader.answer(overview)
+
+
+@router.get(
     "/{customer_id}/activities", response_model=ActivityPage, operation_id="customers-list-activities",
     summary="A customer's activity records, newest first", responses=problems(401, 403, 404, 422, 503),
 )  # fmt: skip
@@ -246,7 +264,7 @@ def customer_history(
     customer_id: UUID, principal: CanRead, runtime: RuntimeDep,
     format: Annotated[Literal["json", "jsonl"], Query(description="jsonl streams one event per line.")] = "json",  # noqa: A002
 ) -> Any:  # fmt: skip
-    items = (describe_event(n.id, e) for n, e in runtime.app.customers.history(principal.context(), customer_id))
+    items = (describe_event(n.id, e) for n, e in runtime.customer_history(principal.context(), customer_id))
     if format == "jsonl":
         return StreamingResponse(_jsonl(items), media_type="application/x-ndjson")
     return JSONAnswer({"items": list(items)})

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from crm_es.api.deps import (
     ContextDep, ExpectedVersionDep, JSONAnswer, LimitDep, PrincipalDep, Reader, RuntimeDep, reads, require, require_any,
@@ -16,6 +17,11 @@ from crm_es.api.export import FILE_RESPONSES, table_file
 from crm_es.api.routes import answer
 from crm_es.api.schemas.common import Text, WriteResult, problems
 from crm_es.api.schemas.opportunities import (
+    TargetsChange,
+    TargetsReport,
+    WinRates,
+    QuoteCreate,
+    QuoteWritten,
     Competitors,
     Forecast,
     Funnel,
@@ -37,7 +43,7 @@ from crm_es.api.schemas.opportunities import (
 )
 from crm_es.api.security import Principal
 from crm_es.errors import InvalidInput, NotFound
-from crm_es.projections import opportunities, staff
+from crm_es.projections import customers, opportunities, staff
 
 router = APIRouter(tags=["opportunities"])
 
@@ -47,6 +53,8 @@ READ_ERRORS = problems(401, 403, 404, 422, 503)
 CanRead = Annotated[Principal, require("opportunities:read")]
 CanWrite = Annotated[Principal, require("opportunities:write")]
 CanReadFunnel = Annotated[Principal, require_any("opportunities:read", "reports:read")]
+CanSetTargets = Annotated[Principal, require("targets:write")]
+CENT = Decimal("0.01")
 Admin = Annotated[Principal, require("reference:admin")]
 Read = Annotated[Reader, reads("opportunities")]
 
@@ -93,15 +101,49 @@ def list_opportunities(  # noqa: PLR0913 - one parameter per filter
 
 @router.get(
     "/opportunities/{opportunity_id}", response_model=OpportunityDetail, operation_id="opportunities-get",
-    summary="Read an opportunity with its stage history", responses=READ_ERRORS,
+    summary="Read an opportunity with its stage history, quotes and activities", responses=READ_ERRORS,
 )  # fmt: skip
-def get_opportunity(opportunity_id: UUID, principal: CanRead, reader: Read) -> Any:
+def get_opportunity(
+    opportunity_id: UUID, principal: CanRead, reader: Annotated[Reader, reads("opportunities", "customers")]
+) -> Any:
     with reader.cursor() as cur:
         row = opportunities.get_opportunity(cur, opportunity_id)
-    if row is None:
-        raise NotFound(f"no opportunity with id {opportunity_id}")
-    principal.access.ensure_sees("opportunities", row["owner_id"], "opportunity", opportunity_id)
+        if row is None:
+            raise NotFound(f"no opportunity with id {opportunity_id}")
+        principal.access.ensure_sees("opportunities", row["owner_id"], "opportunity", opportunity_id)
+        row["activities"] = customers.opportunity_activities(cur, opportunity_id)
     return reader.answer(row, headers={"ETag": f'"{row["version"]}"'})
+
+
+@router.post(
+    "/opportunities/{opportunity_id}/quotes", status_code=201, response_model=QuoteWritten,
+    operation_id="opportunities-issue-quote", summary="Issue a new version of the quote (报价)",
+    responses=WRITE_ERRORS,
+)  # fmt: skip
+def issue_quote(
+    opportunity_id: UUID, body: QuoteCreate, _: CanWrite, ctx: ContextDep, runtime: RuntimeDep,
+    expected_version: ExpectedVersionDep, response: Response,
+) -> Any:  # fmt: skip
+    written, number = runtime.app.opportunities.issue_quote(
+        ctx=ctx, opportunity_id=opportunity_id, lines=[line.model_dump() for line in body.lines],
+        valid_until=body.valid_until, note=body.note, expected_version=expected_version,
+    )  # fmt: skip
+    return answer(response, written, status=201, number=number)
+
+
+@router.post(
+    "/opportunities/{opportunity_id}/quotes/{number}/accept", response_model=WriteResult,
+    operation_id="opportunities-accept-quote", responses=WRITE_ERRORS,
+    summary="The customer accepts this quote: the one accepted quote, and the opportunity's amount",
+)  # fmt: skip
+def accept_quote(
+    opportunity_id: UUID, number: Annotated[int, Path(ge=1, le=1000)], _: CanWrite, ctx: ContextDep,
+    runtime: RuntimeDep, expected_version: ExpectedVersionDep, response: Response,
+) -> Any:  # fmt: skip
+    written = runtime.app.opportunities.accept_quote(
+        ctx=ctx, opportunity_id=opportunity_id, number=number, expected_version=expected_version
+    )
+    return answer(response, written)
 
 
 @router.patch(
@@ -383,3 +425,132 @@ def competitors(  # noqa: PLR0913
                  i["win_rate"]] for i in items]  # fmt: skip
         return table_file(format, "competitors", columns, rows, position=reader.position)
     return reader.answer({"items": items})
+
+
+# Win rates and sales targets ---------------------------------------------------------------------
+
+
+@router.get(
+    "/reports/win-rates", response_model=WinRates, operation_id="reports-win-rates", tags=["reports"],
+    summary="Win rate per owner: won and lost in the period, with amounts; CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def win_rates(  # noqa: PLR0913
+    principal: CanReadFunnel,
+    reader: Read,
+    runtime: RuntimeDep,
+    period_from: Annotated[date | None, Query(alias="from", description="Closed on or after this day.")] = None,
+    period_to: Annotated[date | None, Query(alias="to", description="Closed on or before this day.")] = None,
+    owner_id: UUID | None = None,
+    department_id: UUID | None = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:
+    closed_from, closed_before = _period(runtime, period_from, period_to)
+    with reader.cursor() as cur:
+        rows = opportunities.win_rates(
+            cur, closed_from=closed_from, closed_before=closed_before, **_scope(cur, principal, owner_id, department_id)
+        )
+        names = staff.display_names(cur, [r["owner_id"] for r in rows])
+    for row in rows:
+        row["owner_name"] = names.get(row["owner_id"])
+    if format != "json":
+        columns = ("owner_id", "owner_name", "won", "won_amount", "lost", "lost_amount", "win_rate")
+        return table_file(format, "win-rates", columns, [[r[c] for c in columns] for r in rows], position=reader.position)
+    return reader.answer({"owners": rows})
+
+
+@router.put(
+    "/sales-targets/{year}/users/{user_id}", response_model=WriteResult, operation_id="targets-set-user",
+    tags=["targets"], summary="Set a salesperson's monthly targets (业绩目标) for the year", responses=WRITE_ERRORS,
+)  # fmt: skip
+def set_user_targets(
+    year: Annotated[int, Path(ge=2000, le=2100)], user_id: UUID, body: TargetsChange, _: CanSetTargets,
+    ctx: ContextDep, runtime: RuntimeDep, response: Response,
+) -> Any:  # fmt: skip
+    written = runtime.app.opportunities.set_targets(
+        ctx=ctx, subject_type="user", subject_id=user_id, year=year, months=body.months
+    )
+    return answer(response, written, f"/api/v1/reports/targets?year={year}&owner_id={user_id}")
+
+
+@router.put(
+    "/sales-targets/{year}/departments/{department_id}", response_model=WriteResult, operation_id="targets-set-department",
+    tags=["targets"], summary="Set a department's monthly targets for the year", responses=WRITE_ERRORS,
+)  # fmt: skip
+def set_department_targets(
+    year: Annotated[int, Path(ge=2000, le=2100)], department_id: UUID, body: TargetsChange, _: CanSetTargets,
+    ctx: ContextDep, runtime: RuntimeDep, response: Response,
+) -> Any:  # fmt: skip
+    written = runtime.app.opportunities.set_targets(
+        ctx=ctx, subject_type="department", subject_id=department_id, year=year, months=body.months
+    )
+    return answer(response, written, f"/api/v1/reports/targets?year={year}&department_id={department_id}")
+
+
+TARGET_COLUMNS = ("subject_type", "subject_id", "name", "month", "target", "won_amount", "completion_rate")
+
+
+@router.get(
+    "/reports/targets", response_model=TargetsReport, operation_id="reports-targets", tags=["reports"],
+    summary="Targets against amounts won, per month, for salespeople and departments; CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def targets_report(  # noqa: PLR0913
+    principal: CanReadFunnel,
+    reader: Read,
+    runtime: RuntimeDep,
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    owner_id: UUID | None = None,
+    department_id: UUID | None = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:
+    """Salespeople within the caller's ``reports`` scope; a department only when the scope
+    reaches every member of it (a partial department total would mislead). Won amounts are of
+    opportunities won (and not reopened) in the month, in crm-es's time zone, by the
+    salesperson or by anyone now in the department or below it."""
+    zone = ZoneInfo(runtime.settings.timezone)
+    span = {"start": datetime(year, 1, 1, tzinfo=zone), "end": datetime(year + 1, 1, 1, tzinfo=zone), "zone": runtime.settings.timezone}
+    owners = principal.access.owners("reports")
+    subjects: list[dict[str, Any]] = []
+    with reader.cursor() as cur:
+        scope = _scope(cur, principal, owner_id, department_id)
+        people: list[UUID] | None = None if owners is None else list(owners)
+        if owner_id is not None:
+            people = [owner_id] if people is None or owner_id in people else []
+        if scope["members"] is not None:
+            people = [m for m in scope["members"] if people is None or m in people]
+        set_for = opportunities.targets(cur, year=year, subject_type="user", subject_ids=people)
+        won = opportunities.won_by_month(cur, owners=list(set_for), per_owner=True, **span)
+        names = staff.display_names(cur, list(set_for))
+        for user, months in set_for.items():
+            subjects.append(_target_subject("user", user, names.get(user), months, {m: won.get((user, m)) for m in range(1, 13)}))
+        if owner_id is None:
+            for department, months in opportunities.targets(
+                cur, year=year, subject_type="department", subject_ids=None if department_id is None else [department_id]
+            ).items():  # fmt: skip
+                members = staff.department_members(cur, department)
+                if owners is not None and not set(members) <= owners:
+                    continue
+                won = opportunities.won_by_month(cur, owners=members, per_owner=False, **span)
+                name = (staff.get_department(cur, department) or {}).get("name")
+                subjects.append(_target_subject("department", department, name, months, {m: won.get((None, m)) for m in range(1, 13)}))
+    subjects.sort(key=lambda s: (s["subject_type"] != "department", s["name"] or "", str(s["subject_id"])))
+    data = {"year": year, "subjects": subjects}
+    if format != "json":
+        rows = [[s["subject_type"], s["subject_id"], s["name"], m["month"], m["target"], m["won_amount"], m["completion_rate"]]
+                for s in subjects for m in [*s["months"], s["total"]]]  # fmt: skip
+        return table_file(format, f"targets-{year}", TARGET_COLUMNS, rows, position=reader.position)
+    return reader.answer(data)
+
+
+def _target_subject(
+    kind: str, subject_id: UUID, name: str | None, targets: dict[int, Decimal], won: dict[int, Decimal | None]
+) -> dict[str, Any]:
+    def line(month: int, target: Decimal | None, amount: Decimal) -> dict[str, Any]:
+        rate = None if not target else round(float(amount / target), 4)
+        return {"month": month, "target": target, "won_amount": amount.quantize(CENT), "completion_rate": rate}
+
+    months = [line(m, targets.get(m), won.get(m) or Decimal(0)) for m in range(1, 13)]
+    total_target = sum(targets.values(), Decimal("0.00"))
+    total = line(0, total_target if targets else None, sum((m["won_amount"] for m in months), Decimal(0)))
+    return {"subject_type": kind, "subject_id": subject_id, "name": name, "months": months, "total": total}

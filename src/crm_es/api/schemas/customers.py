@@ -177,3 +177,22 @@ class ActivityOut(BaseModel):
 class ActivityPage(BaseModel):
     items: list[ActivityOut]
     next_cursor: str | None
+
+
+class OverviewSection(BaseModel):
+    """One kind of record of the customer: how many, and the latest few (other figures vary by kind)."""
+
+    model_config = ConfigDict(extra="allow")
+    count: int
+    latest: list[dict[str, object]]
+
+
+class CustomerOverview(BaseModel):
+    """The customer's 360° view. A section appears when the caller may read that kind of record;
+    it counts only the records within the caller's data scope."""
+
+    model_config = ConfigDict(extra="allow")
+    customer: CustomerOut
+    contacts: OverviewSection
+    activities: OverviewSection
+    opportunities: OverviewSection | None = None

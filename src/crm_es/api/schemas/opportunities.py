@@ -102,8 +102,65 @@ class OpportunityOut(BaseModel):
     version: int
 
 
+class QuoteLine(Strict):
+    stock_item_id: UUID | None = Field(None, description="The stock item sold; or describe the line instead.")
+    description: Text | None = Field(None, max_length=500, examples=["安装调试服务"])
+    quantity: Decimal = Field(gt=0, lt=Decimal("1e9"), decimal_places=4, examples=["120"])
+    unit_price: Money
+    discount_rate: Decimal = Field(
+        Decimal(0), ge=0, le=1, decimal_places=4, examples=["0.1"],
+        description="The share taken off the price: 0.1 is 10% off (九折).",
+    )  # fmt: skip
+
+
+class QuoteCreate(Strict):
+    lines: list[QuoteLine] = Field(min_length=1, max_length=200)
+    valid_until: date = Field(examples=["2027-01-31"], description="The last day the quote holds (today or later).")
+    note: Text | None = Field(None, max_length=2000)
+
+
+class QuoteWritten(BaseModel):
+    id: UUID
+    version: int
+    position: int
+    number: int = Field(description="The quote's number on the opportunity: 1, 2, …")
+
+
+class QuoteLineOut(BaseModel):
+    stock_item_id: UUID | None = None
+    description: str | None = None
+    quantity: Decimal
+    unit_price: Decimal
+    discount_rate: Decimal
+    total: Decimal = Field(description="quantity × unit_price × (1 − discount_rate), rounded half up to the cent.")
+
+
+class QuoteOut(BaseModel):
+    number: int
+    lines: list[QuoteLineOut]
+    total: Decimal
+    valid_until: date
+    note: str | None = None
+    issued_at: datetime
+    accepted: bool
+    accepted_at: datetime | None = None
+
+
+class TimelineActivity(BaseModel):
+    id: UUID
+    customer_id: UUID
+    kind: str
+    occurred_at: datetime
+    summary: str
+    contact_id: UUID | None = None
+    next_step: str | None = None
+    recorded_by: str | None = None
+
+
 class OpportunityDetail(OpportunityOut):
     stage_history: list[StageStay]
+    quotes: list[QuoteOut]
+    activities: list[TimelineActivity] = Field(description="Activities logged on the opportunity, newest first.")
 
 
 class OpportunityPage(BaseModel):
@@ -207,3 +264,44 @@ class CompetitorLine(BaseModel):
 
 class Competitors(BaseModel):
     items: list[CompetitorLine]
+
+
+class WinRate(BaseModel):
+    owner_id: UUID
+    owner_name: str | None
+    won: int
+    won_amount: Decimal
+    lost: int
+    lost_amount: Decimal
+    win_rate: float | None = Field(description="won / (won + lost); null when none closed.")
+
+
+class WinRates(BaseModel):
+    owners: list[WinRate]
+
+
+class TargetsChange(Strict):
+    months: dict[str, Money] = Field(
+        min_length=1, max_length=12, examples=[{"1": "500000.00", "2": "300000.00"}],
+        description="Month (1 to 12) → the amount to win that month; months not named keep their target.",
+    )  # fmt: skip
+
+
+class TargetMonth(BaseModel):
+    month: int
+    target: Decimal | None = Field(description="null: no target set for the month.")
+    won_amount: Decimal
+    completion_rate: float | None = Field(description="won_amount / target; null without a target (or a zero one).")
+
+
+class TargetSubject(BaseModel):
+    subject_type: Literal["user", "department"]
+    subject_id: UUID
+    name: str | None
+    months: list[TargetMonth]
+    total: TargetMonth = Field(description="The year: targets and amounts won summed (month is 0).")
+
+
+class TargetsReport(BaseModel):
+    year: int
+    subjects: list[TargetSubject]
