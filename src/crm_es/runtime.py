@@ -127,7 +127,7 @@ def connect(settings: Settings, database: Database, *, progress: Progress | None
     )
     app.staff.max_failures = settings.login_max_failures
     app.staff.lock_for = timedelta(seconds=settings.login_lock_seconds)
-    app.orders.configure(timezone=settings.timezone, number_prefix=settings.order_number_prefix)
+    app.orders.configure(number_prefix=settings.order_number_prefix)
     if not settings.api_worker:
         read_side.ensure_schemas((lambda name: progress) if progress else None)
         app.staff.ensure_default_roles()

@@ -18,7 +18,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -40,19 +39,18 @@ class Orders(Commands):
     def __init__(self, kernel: Kernel):
         super().__init__(kernel)
         kernel.register_kind("order", Order)
-        self.zone = ZoneInfo("Asia/Shanghai")
         self.number_prefix = "SO"
-        self.clock: Callable[[], datetime] = lambda: datetime.now(self.zone)
-        """Now, in the company's time zone (tests set another clock)."""
+        self.clock: Callable[[], datetime] = lambda: datetime.now(kernel.zone)
+        """Now (tests set another clock); its day in the company's time zone is "today"."""
 
-    def configure(self, *, timezone: str, number_prefix: str) -> None:
+    def configure(self, *, number_prefix: str) -> None:
         if not PREFIX.match(number_prefix):
             raise ValueError(f"the order number prefix must be 1 to 10 capital letters or digits, got {number_prefix!r}")
-        self.zone = ZoneInfo(timezone)
         self.number_prefix = number_prefix
 
     def today(self) -> date:
-        return self.clock().astimezone(self.zone).date()
+        """Today in the company's time zone: confirmation, delivery, return and due dates."""
+        return self.clock().astimezone(self.kernel.zone).date()
 
     # Reads -------------------------------------------------------------------------------------
 
