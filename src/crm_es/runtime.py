@@ -133,6 +133,7 @@ def connect(settings: Settings, database: Database, *, progress: Progress | None
         app.staff.ensure_default_roles()
         app.reference.ensure_defaults()
         app.opportunities.ensure_pipeline()
+        app.stock.ensure_catalogue()
     runtime = Runtime(settings, database, app, read_side, _secret_key(settings, database))
     if not settings.api_worker:
         runtime.caught_up("staff")
