@@ -281,7 +281,7 @@ class Orders(Commands):
         def change(order: Order, account: Account, items: list[CrmAggregate]) -> None:
             back = order.record_return(return_id=return_id, lines=lines, reason=reason, on=self.today(), restock=restock)
             if back:
-                self._need_stock().take_back(items, order.id, back, restock=restock)
+                self._need_stock().take_back(items, order.id, back, restock=restock, reason=reason)
 
         return self._with_account(ctx, order_id, change, expected_version, stock=_stock_items)
 

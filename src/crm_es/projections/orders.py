@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from functools import singledispatchmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
@@ -27,8 +27,11 @@ from psycopg.types.json import Jsonb
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.order import Order, settle
 from crm_es.projections import search
-from crm_es.projections.base import Projection, live_schema, q
+from crm_es.projections.base import OVERVIEW_LATEST, Projection, live_schema, q
 from crm_es.projections.paging import Page, decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from crm_es.access import Access
 
 SCHEMA = live_schema("orders")
 
@@ -138,6 +141,12 @@ class OrdersProjection(Projection):
     CREATE INDEX orders_owner ON {s}.orders (owner_id, created_at DESC, id DESC);
     CREATE INDEX orders_status ON {s}.orders (status, created_at DESC);
     """ + search.indexes("{s}", "orders")
+
+    def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
+        """The customer's orders within the caller's ``orders`` scope: counts, money, the latest."""
+        if not access.allows("orders:read"):
+            return {}
+        return {"orders": customer_orders(cur, customer_id, owners=access.owners("orders"), latest=OVERVIEW_LATEST)}
 
     @singledispatchmethod
     def apply(self, event: Any, cur: Cursor[Any], schema: str, position: int) -> None:

@@ -19,17 +19,21 @@ the customer's credit. D may be in the past or the future; a payment received on
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import singledispatchmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from psycopg import Cursor
 
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.order import Order
 from crm_es.projections.base import Projection, live_schema, q
+
+if TYPE_CHECKING:
+    from crm_es.access import Access
 
 SCHEMA = live_schema("receivables")
 CENT = Decimal("0.01")
@@ -81,6 +85,19 @@ class ReceivablesProjection(Projection):
     CREATE INDEX orders_customer ON {s}.orders (customer_id) WHERE confirmed;
     CREATE INDEX orders_owner ON {s}.orders (owner_id) WHERE confirmed;
     """
+
+    zone = ZoneInfo("Asia/Shanghai")
+    late_fee_daily_rate = Decimal("0.0005")
+    """Set from the settings when crm-es starts (runtime.connect): the 360° view's receivables
+    are as of today in the company's zone."""
+
+    def overview(self, cur: Cursor[Any], customer_id: UUID, access: Access) -> dict[str, Any]:
+        """The customer's receivables today (its aging line) within the caller's ``orders`` scope."""
+        if not access.allows("orders:read"):
+            return {}
+        today = datetime.now(self.zone).date()
+        return {"receivables": customer_receivables(
+            cur, customer_id, as_of=today, rate=self.late_fee_daily_rate, owners=access.owners("orders"))}  # fmt: skip
 
     @singledispatchmethod
     def apply(self, event: Any, cur: Cursor[Any], schema: str, position: int) -> None:
