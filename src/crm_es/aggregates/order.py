@@ -556,7 +556,7 @@ class Order(CrmAggregate):
         self.payments.add(payment_id)
 
     def record_invoice(  # noqa: PLR0913
-        self, *, invoice_id: UUID, number: Any, title: Any, taxpayer_id: Any, amount: Any, issued_on: Any,
+        self, *, invoice_id: UUID, number: Any, title: Any, amount: Any, issued_on: Any, taxpayer_id: Any = None,
         kind: Any = None,
     ) -> None:  # fmt: skip
         """An invoice (发票) issued against the order: recorded, shown beside the payments."""
