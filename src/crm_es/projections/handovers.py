@@ -11,6 +11,7 @@ from psycopg import Cursor
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.handover import Handover
 from crm_es.aggregates.opportunity import Opportunity
+from crm_es.aggregates.order import Order
 from crm_es.projections.base import Projection, live_schema, q
 
 SCHEMA = live_schema("handovers")
@@ -23,7 +24,7 @@ HANDOVER_COLUMNS = (
 
 class HandoversProjection(Projection):
     name = "handovers"
-    version = 2
+    version = 3
     ddl = """
     CREATE TABLE {s}.handovers (
         id uuid PRIMARY KEY,
@@ -101,6 +102,10 @@ class HandoversProjection(Projection):
     @apply.register
     def _opportunity_reassigned(self, e: Opportunity.Reassigned, cur: Cursor[Any], schema: str, position: int) -> None:
         self._moved(cur, schema, e, "opportunity")
+
+    @apply.register
+    def _order_reassigned(self, e: Order.Reassigned, cur: Cursor[Any], schema: str, position: int) -> None:
+        self._moved(cur, schema, e, "order")
 
     @staticmethod
     def _moved(cur: Cursor[Any], schema: str, e: Any, kind: str) -> None:
