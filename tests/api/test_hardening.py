@@ -51,6 +51,7 @@ class Records:
     user: str
     admin: str
     opportunity: str
+    order: str
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +69,11 @@ def records(api: Api) -> Records:
     opportunity = api.post("/opportunities", json={
         "customer_id": customer, "title": "加固", "amount": "1.00", "expected_close_date": "2027-01-01"})  # fmt: skip
     assert opportunity.status_code == 201, opportunity.text
+    order = api.post("/orders", json={"customer_id": customer, "lines": [{"description": "加固", "quantity": "1",
+                                                                         "unit_price": "1.00"}]})  # fmt: skip
+    assert order.status_code == 201, order.text
     return Records(customer, contact.json()["id"], department.json()["id"], role.json()["id"], user.json()["id"], admin,
-                   opportunity.json()["id"])  # fmt: skip
+                   opportunity.json()["id"], order.json()["id"])  # fmt: skip
 
 
 CUSTOMER_TEXT = ["name", "short_name", "industry", "source", "level", "country", "province", "city", "address", "phone", "fax",
@@ -105,6 +109,17 @@ BODIES: list[tuple[str, str, dict[str, Any], list[str]]] = [
      {"lines": [{"description": "加固", "quantity": "1", "unit_price": "1.00"}], "valid_until": "2099-12-31"}, ["note"]),
     ("PUT", "/sales-targets/{year}/users/{user_id}", {"months": {"1": "1.00"}}, ["months"]),
     ("PUT", "/sales-targets/{year}/departments/{department_id}", {"months": {"1": "1.00"}}, ["months"]),
+    ("POST", "/orders", {"customer_id": "{customer}", "lines": [{"description": "加固", "quantity": "1", "unit_price": "1"}]},
+     ["note"]),
+    ("POST", "/orders/{order_id}/cancel", {"reason": "加固"}, ["reason"]),
+    ("POST", "/orders/{order_id}/deliveries", {"lines": [{"line": 1, "quantity": "1"}]}, ["note"]),
+    ("POST", "/orders/{order_id}/returns", {"lines": [{"line": 1, "quantity": "1"}], "reason": "加固"}, ["reason"]),
+    ("POST", "/orders/{order_id}/price-adjustments", {"line": 1, "unit_price": "1", "reason": "加固"},
+     ["reason", "unit_price"]),
+    ("POST", "/orders/{order_id}/payments", {"amount": "1.00", "received_on": "2026-01-01"}, ["amount", "reference"]),
+    ("POST", "/orders/{order_id}/invoices", {"number": "1", "title": "加固", "amount": "1.00", "issued_on": "2026-01-01"},
+     ["number", "title", "taxpayer_id", "amount"]),
+    ("POST", "/orders/{order_id}/reassign", {"owner_id": "{admin}"}, ["reason"]),
 ]  # fmt: skip
 
 # Passwords refuse only what cannot be hashed or stored: lone surrogates and NUL.
@@ -133,7 +148,7 @@ def _path(template: str, records: Records) -> str:
     return template.format(
         customer_id=records.customer, contact_id=records.contact, department_id=records.department,
         role_id=records.role, user_id=records.user, list_key="industries", key="外贸",
-        opportunity_id=records.opportunity, year=2026,
+        opportunity_id=records.opportunity, order_id=records.order, year=2026,
     )  # fmt: skip
 
 
