@@ -53,6 +53,7 @@ from crm_es.demo.data import (
     team_assignment,
     teams_of,
 )
+from crm_es.demo.orders import seed_orders
 from crm_es.demo.plan import (
     DEFAULT_SEED,
     ID_NAMESPACE,
@@ -96,6 +97,7 @@ class Seeded:
     contacts: int = 0  # written by this run
     activities: int = 0  # written by this run
     events: int = 0  # customer events written by this run (registrations, contacts, activities)
+    orders: int = 0  # of the data set (demo/orders.py)
     seconds: float = 0.0  # spent on the customers (planning, building, saving), staff left out
     kept_passwords: list[str] = field(default_factory=list)
     """Demo usernames that existed already with another password than the demo's: kept as they are."""
@@ -159,6 +161,7 @@ def seed(
         report.seconds = monotonic() - started
         if progress is not None:
             progress(indexes.stop, size.customers)
+    report.orders = seed_orders(runtime, size=size, seed=seed, today=today)
     return report
 
 
