@@ -135,3 +135,17 @@ def test_the_customers_history_holds_the_order_and_its_stock_movements(shop: dic
     assert "Order.Drafted" in kinds and "Order.Confirmed" in kinds and "Order.DeliveryRecorded" in kinds
     assert "StockItem.Reserved" in kinds and "StockItem.Shipped" in kinds
     assert "StockItem.Received" not in kinds, "a receipt belongs to no customer"
+
+
+def test_concurrent_payments_on_one_customers_orders_all_land_on_its_account(shop: dict[str, Any]) -> None:
+    rt, ctx = shop["rt"], shop["ctx"]
+    line = [{"description": "服务", "quantity": 1, "unit_price": Decimal("100.00")}]
+    ids = [rt.app.orders.draft(ctx=ctx, customer_id=shop["customer"], lines=line).id for _ in range(6)]
+    for order_id in ids:
+        rt.app.orders.confirm(ctx=ctx, order_id=order_id)
+    today = rt.app.orders.today()
+    results = _together(6, lambda i: rt.app.orders.record_payment(
+        ctx=ctx, order_id=ids[i], amount=Decimal("30.00") + i, received_on=today))
+    assert not [r for r in results if isinstance(r, DomainError)]
+    assert [rt.app.orders.order(i).paid for i in ids] == [Decimal("30.00") + i for i in range(6)]
+    assert rt.app.orders.outstanding(shop["customer"]) == Decimal("600.00") - sum(Decimal("30.00") + i for i in range(6))

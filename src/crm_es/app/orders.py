@@ -228,7 +228,12 @@ class Orders(Commands):
                 aggregates.remove(account)
             return answer or order.id, order.version, created
 
-        return self.kernel.execute(ctx, load, act, expected_version=expected_version, lock=order_id)
+        # The customer's account is shared by all their orders: commands on two of them queue
+        # (and take turns across processes) on it rather than racing. A customer never changes.
+        customer_id = self.order(order_id).customer_id
+        return self.kernel.execute(
+            ctx, load, act, expected_version=expected_version, lock=[order_id, account_id(customer_id)]
+        )
 
     def confirm(self, *, ctx: Context, order_id: UUID, expected_version: int | None = None) -> Written:
         """Confirm the order: stock reserved, the receivable started (due today + payment terms),
