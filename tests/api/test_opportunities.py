@@ -266,6 +266,11 @@ def test_the_default_pipeline_is_served_and_a_change_lists_opportunities_left_on
         # Never moved silently: the opportunity is still on its removed stage.
         still = api.get(f"/opportunities/{stuck['id']}", params={"min_position": body["position"]}).json()
         assert still["stage"] == "qualified"
+        report = api.get("/reports/stranded", params={"min_position": body["position"]}).json()
+        assert report["stages"] == [s["key"] for s in new]
+        assert stuck["id"] in [o["id"] for o in report["items"]]
+        assert not {o["stage"] for o in report["items"]} & {s["key"] for s in new}
+        assert stuck["id"] in [o["id"] for o in me.get("/reports/stranded").json()["items"]]
         _problem(api.post("/opportunities", json={"customer_id": customer, "title": "x", "amount": "1.00",
                                                   "expected_close_date": "2027-01-01", "stage": "qualified"}), 422, "stage")  # fmt: skip
         assert me.post(f"/opportunities/{stuck['id']}/stage", json={"stage": "visit"}).status_code == 200
@@ -357,9 +362,9 @@ def test_the_forecast_weights_open_opportunities_by_stage_per_close_month(api: A
 
     seller_id, me = _seller(api)
     customer = me.create_customer()["id"]
-    _open(me, customer, amount="1000.00", stage="proposal", expected_close_date="2027-03-05")  # 60%
-    _open(me, customer, amount="500.00", expected_close_date="2027-03-31")  # lead, 10%
-    _open(me, customer, amount="200.05", stage="negotiation", expected_close_date="2027-05-01")  # 80%
+    proposal = _open(me, customer, amount="1000.00", stage="proposal", expected_close_date="2027-03-05")  # 60%
+    lead = _open(me, customer, amount="500.00", expected_close_date="2027-03-31")  # lead, 10%
+    late = _open(me, customer, amount="200.05", stage="negotiation", expected_close_date="2027-05-01")  # 80%
     won = _open(me, customer, amount="9999.00", expected_close_date="2027-03-10")
     last = me.post(f"/opportunities/{won['id']}/win").json()["position"]
     forecast = me.get("/reports/forecast", params={"min_position": last})
@@ -378,6 +383,22 @@ def test_the_forecast_weights_open_opportunities_by_stage_per_close_month(api: A
     rows = [[c.value for c in row] for row in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows()]
     assert rows == [["month", "count", "amount", "weighted_amount"], ["2027-03", 2, 1500, 650], ["2027-05", 1, 200.05, 160.04],
                     ["total", 3, 1700.05, 810.04]]  # fmt: skip
+
+    # Then things change; as_of the moment before, the forecast is what it was.
+    before = datetime.now(timezone.utc)
+    assert me.post(f"/opportunities/{proposal['id']}/stage", json={"stage": "negotiation"}).status_code == 200
+    assert me.patch(f"/opportunities/{lead['id']}", json={"amount": "700.00"}).status_code == 200
+    assert me.patch(f"/opportunities/{late['id']}", json={"expected_close_date": "2027-06-15"}).status_code == 200
+    assert me.post(f"/opportunities/{lead['id']}/lose", json={"reason": "其他"}).status_code == 200
+    last = _open(me, customer, amount="1.00", expected_close_date="2027-03-01")["position"]
+    now = me.get("/reports/forecast", params={"min_position": last}).json()
+    assert now["months"] == [
+        {"month": "2027-03", "count": 2, "amount": "1001.00", "weighted_amount": "800.10"},
+        {"month": "2027-06", "count": 1, "amount": "200.05", "weighted_amount": "160.04"},
+    ]
+    then_ = me.get("/reports/forecast", params={"min_position": last, "as_of": before.isoformat()}).json()
+    assert then_ == forecast.json()
+    _problem(me.get("/reports/forecast", params={"as_of": "2026-01-01T00:00:00"}), 422, "as_of")
 
 
 def test_lost_reasons_count_and_sum_the_lost_opportunities_most_frequent_first(api: Api) -> None:

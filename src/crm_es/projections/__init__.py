@@ -17,6 +17,7 @@ def all_projections() -> list[Projection]:
     from crm_es.projections.receivables import ReceivablesProjection
     from crm_es.projections.reference import ReferenceProjection
     from crm_es.projections.staff import StaffProjection
+    from crm_es.projections.stock import StockProjection
 
     return [StaffProjection(), CustomersProjection(), AuditProjection(), ReferenceProjection(), HandoversProjection(),
-            OpportunitiesProjection(), LinksProjection(), OrdersProjection(), ReceivablesProjection()]
+            OpportunitiesProjection(), LinksProjection(), StockProjection(), OrdersProjection(), ReceivablesProjection()]

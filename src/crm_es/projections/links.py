@@ -35,7 +35,7 @@ SCHEMA = live_schema("links")
 
 class LinksProjection(Projection):
     name = "links"
-    version = 2
+    version = 3
     ddl = """
     CREATE TABLE {s}.streams (
         originator_id uuid PRIMARY KEY,
@@ -78,22 +78,23 @@ class LinksProjection(Projection):
     def _order(self, e: Order.Drafted, cur: Cursor[Any], schema: str, position: int) -> None:
         self.link_stream(cur, schema, e.originator_id, e.customer_id, "order")
 
-    # A stock item's movements for an order belong to the order's customer.
+    # A stock item's events for an order belong to the order's customer (nothing, for an order
+    # id no stream was linked under: a reservation made by hand for an order taken by phone).
 
     @apply.register
-    def _reserved(self, e: StockItem.Reserved, cur: Cursor[Any], schema: str, position: int) -> None:
+    def _stock_reserved(self, e: StockItem.Reserved, cur: Cursor[Any], schema: str, position: int) -> None:
         self.link_event(cur, schema, position, via=e.order_id)
 
     @apply.register
-    def _released(self, e: StockItem.ReservationReleased, cur: Cursor[Any], schema: str, position: int) -> None:
+    def _stock_released(self, e: StockItem.ReservationReleased, cur: Cursor[Any], schema: str, position: int) -> None:
         self.link_event(cur, schema, position, via=e.order_id)
 
     @apply.register
-    def _shipped(self, e: StockItem.Shipped, cur: Cursor[Any], schema: str, position: int) -> None:
+    def _stock_shipped(self, e: StockItem.Shipped, cur: Cursor[Any], schema: str, position: int) -> None:
         self.link_event(cur, schema, position, via=e.order_id)
 
     @apply.register
-    def _returned(self, e: StockItem.Returned, cur: Cursor[Any], schema: str, position: int) -> None:
+    def _stock_returned(self, e: StockItem.Returned, cur: Cursor[Any], schema: str, position: int) -> None:
         self.link_event(cur, schema, position, via=e.order_id)
 
 

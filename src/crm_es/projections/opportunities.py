@@ -63,7 +63,7 @@ ON CONFLICT DO NOTHING
 
 class OpportunitiesProjection(Projection):
     name = "opportunities"
-    version = 3
+    version = 4
     ddl = """
     CREATE TABLE {s}.opportunities (
         id uuid PRIMARY KEY,
@@ -100,6 +100,13 @@ class OpportunitiesProjection(Projection):
         amount numeric(17, 2) NOT NULL,
         valid_from timestamptz NOT NULL,
         valid_to timestamptz,
+        PRIMARY KEY (opportunity_id, version)
+    );
+    CREATE TABLE {s}.close_dates (
+        opportunity_id uuid NOT NULL,
+        version integer NOT NULL,
+        expected_close_date date NOT NULL,
+        valid_from timestamptz NOT NULL,
         PRIMARY KEY (opportunity_id, version)
     );
     CREATE TABLE {s}.customers (
@@ -218,6 +225,15 @@ class OpportunitiesProjection(Projection):
                       "ON CONFLICT DO NOTHING"),
             (e.originator_id, e.originator_version, e.amount, e.timestamp),
         )  # fmt: skip
+        self._close_date(cur, schema, e, e.expected_close_date)
+
+    @staticmethod
+    def _close_date(cur: Cursor[Any], schema: str, e: Any, expected: date) -> None:
+        cur.execute(
+            q(schema, "INSERT INTO {s}.close_dates (opportunity_id, version, expected_close_date, valid_from) "
+                      "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"),
+            (e.originator_id, e.originator_version, expected, e.timestamp),
+        )  # fmt: skip
 
     @apply.register
     def _stage_changed(self, e: Opportunity.StageChanged, cur: Cursor[Any], schema: str, position: int) -> None:
@@ -237,6 +253,7 @@ class OpportunitiesProjection(Projection):
 
     @apply.register
     def _close_date_changed(self, e: Opportunity.CloseDateChanged, cur: Cursor[Any], schema: str, position: int) -> None:
+        self._close_date(cur, schema, e, e.expected_close_date)
         self._update(cur, schema, e, expected_close_date=e.expected_close_date)
 
     @apply.register
@@ -380,15 +397,19 @@ def _aware(value: Any) -> datetime:
     return moment
 
 
-def open_on_stages(cur: Cursor[Any], stages: list[str], *, owners: frozenset[UUID] | None = None) -> list[dict[str, Any]]:
-    """Open opportunities on these stages (those a pipeline change removed), oldest first."""
-    where, params = "o.status = 'open' AND o.stage = ANY(%s)", [stages]
+def open_on_stages(
+    cur: Cursor[Any], stages: list[str], *, owners: frozenset[UUID] | None = None, off_pipeline: bool = False
+) -> list[dict[str, Any]]:
+    """Open opportunities on these stages (those a pipeline change removed) or, with
+    ``off_pipeline``, on any stage but these (the pipeline's keys), oldest first."""
+    where = "o.status = 'open' AND " + ("NOT (o.stage = ANY(%s))" if off_pipeline else "o.stage = ANY(%s)")
+    params: list[Any] = [stages]
     if owners is not None:
         where += " AND o.owner_id = ANY(%s)"
         params.append(list(owners))
     return cur.execute(
-        q(SCHEMA, "SELECT o.id, o.title, o.stage, o.owner_id, o.customer_id FROM {s}.opportunities o "
-                  f"WHERE {where} ORDER BY o.created_at, o.id LIMIT 1000"),
+        q(SCHEMA, "SELECT o.id, o.title, o.stage, o.owner_id, o.customer_id, o.amount FROM {s}.opportunities o "
+                  f"WHERE {where} ORDER BY o.created_at, o.id LIMIT 10000"),
         params,
     ).fetchall()  # fmt: skip
 
@@ -525,6 +546,32 @@ GROUP BY 1 ORDER BY 1
 """
 
 
+_FORECAST_AS_OF = """
+WITH opp AS (
+    SELECT o.id FROM {s}.opportunities o WHERE o.created_at <= %(t)s {filters}
+), stage_then AS (
+    SELECT h.opportunity_id, h.stage FROM {s}.stage_history h JOIN opp ON opp.id = h.opportunity_id
+    WHERE h.entered_at <= %(t)s AND (h.left_at IS NULL OR h.left_at > %(t)s) AND h.stage NOT IN ('won', 'lost')
+), amount_then AS (
+    SELECT DISTINCT ON (a.opportunity_id) a.opportunity_id, a.amount
+    FROM {s}.amounts a JOIN stage_then USING (opportunity_id)
+    WHERE a.valid_from <= %(t)s
+    ORDER BY a.opportunity_id, a.valid_from DESC, a.version DESC
+), close_then AS (
+    SELECT DISTINCT ON (c.opportunity_id) c.opportunity_id, c.expected_close_date
+    FROM {s}.close_dates c JOIN stage_then USING (opportunity_id)
+    WHERE c.valid_from <= %(t)s
+    ORDER BY c.opportunity_id, c.valid_from DESC, c.version DESC
+)
+SELECT to_char(c.expected_close_date, 'YYYY-MM') AS month, count(*) AS count, sum(a.amount) AS amount,
+       sum(a.amount * coalesce(p.probability, 0) / 100) AS weighted_amount
+FROM stage_then s JOIN amount_then a USING (opportunity_id) JOIN close_then c USING (opportunity_id)
+LEFT JOIN unnest(%(keys)s::text[], %(probabilities)s::int[]) AS p(stage, probability) ON p.stage = s.stage
+WHERE true {close_filters}
+GROUP BY 1 ORDER BY 1
+"""
+
+
 def forecast(  # noqa: PLR0913
     cur: Cursor[Any],
     *,
@@ -534,20 +581,30 @@ def forecast(  # noqa: PLR0913
     owner_id: UUID | None = None,
     members: list[UUID] | None = None,
     owners: frozenset[UUID] | None = None,
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """Open opportunities by expected close month: count, amount, and amount weighted by the
-    probability of the stage each is on (0 on a stage the pipeline no longer has)."""
+    probability of the stage each is on (0 on a stage the pipeline no longer has). ``as_of``:
+    as it stood then (open then, on the stage, amount and close date of that moment, weighted
+    by today's probabilities), from the stage-history, amount and close-date tables."""
     filters, params = _report_filters(owners, owner_id, members)
     params.update(keys=[s["key"] for s in stages], probabilities=[s["probability"] for s in stages])
-    for name, clause, value in (("close_from", "o.expected_close_date >= %(close_from)s", close_from),
-                                ("close_to", "o.expected_close_date <= %(close_to)s", close_to)):  # fmt: skip
+    close_filters = ""
+    column = "o.expected_close_date" if as_of is None else "c.expected_close_date"
+    for name, clause, value in (("close_from", f"{column} >= %(close_from)s", close_from),
+                                ("close_to", f"{column} <= %(close_to)s", close_to)):  # fmt: skip
         if value is not None:
-            filters += f" AND {clause}"
+            close_filters += f" AND {clause}"
             params[name] = value
+    if as_of is None:
+        statement = _FORECAST.replace("{filters}", filters + close_filters)
+    else:
+        params["t"] = as_of
+        statement = _FORECAST_AS_OF.replace("{filters}", filters).replace("{close_filters}", close_filters)
     months = [
         {"month": r["month"], "count": r["count"], "amount": Decimal(r["amount"]).quantize(CENT),
          "weighted_amount": Decimal(r["weighted_amount"]).quantize(CENT, ROUND_HALF_UP)}
-        for r in cur.execute(q(SCHEMA, _FORECAST.replace("{filters}", filters)), params).fetchall()
+        for r in cur.execute(q(SCHEMA, statement), params).fetchall()
     ]  # fmt: skip
     total = {
         "count": sum(m["count"] for m in months),

@@ -17,6 +17,7 @@ from crm_es.api.export import FILE_RESPONSES, table_file
 from crm_es.api.routes import answer
 from crm_es.api.schemas.common import Text, WriteResult, problems
 from crm_es.api.schemas.opportunities import (
+    StrandedReport,
     TargetsChange,
     TargetsReport,
     WinRates,
@@ -270,6 +271,24 @@ def change_stages(
     return answer(response, written, removed=list(removed), stranded=stranded)
 
 
+@router.get(
+    "/reports/stranded", response_model=StrandedReport, operation_id="reports-stranded", tags=["reports"],
+    summary="Open opportunities on a stage the pipeline no longer has (never moved silently); CSV or XLSX with format",
+    responses={**problems(401, 403, 422, 503), **FILE_RESPONSES},
+)  # fmt: skip
+def stranded_report(
+    principal: CanReadFunnel, reader: Read, runtime: RuntimeDep,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
+) -> Any:  # fmt: skip
+    keys = list(runtime.app.opportunities.pipeline().keys)
+    with reader.cursor() as cur:
+        rows = opportunities.open_on_stages(cur, keys, owners=principal.access.owners("reports"), off_pipeline=True)
+    if format != "json":
+        columns = ("id", "title", "stage", "owner_id", "customer_id", "amount")
+        return table_file(format, "stranded", columns, [[r[c] for c in columns] for r in rows], position=reader.position)
+    return reader.answer({"stages": keys, "items": rows})
+
+
 # The funnel ------------------------------------------------------------------------------------
 
 FUNNEL_COLUMNS = (
@@ -354,15 +373,19 @@ def forecast(  # noqa: PLR0913
     close_to: Annotated[date | None, Query(description="Expected close on or before this day.")] = None,
     owner_id: UUID | None = None,
     department_id: UUID | None = None,
+    as_of: Annotated[datetime | None, Query(description="The forecast as it stood at this moment (RFC 3339 with offset).")] = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a csv or xlsx file.")] = "json",  # noqa: A002
 ) -> Any:
     if close_from is not None and close_to is not None and close_from > close_to:
         raise InvalidInput.on("close_from", "must not be after close_to")
+    if as_of is not None and as_of.tzinfo is None:
+        raise InvalidInput.on("as_of", "must include a time zone offset")
     stages = list(runtime.app.opportunities.pipeline().stages)
     with reader.cursor() as cur:
         data = opportunities.forecast(
-            cur, stages=stages, close_from=close_from, close_to=close_to, **_scope(cur, principal, owner_id, department_id)
-        )
+            cur, stages=stages, close_from=close_from, close_to=close_to, as_of=as_of,
+            **_scope(cur, principal, owner_id, department_id),
+        )  # fmt: skip
     if format != "json":
         columns = ("month", "count", "amount", "weighted_amount")
         rows = [[m[c] for c in columns] for m in data["months"]] + [["total", *(data["total"][c] for c in columns[1:])]]

@@ -186,6 +186,15 @@ class Stranded(BaseModel):
     customer_id: UUID
 
 
+class StrandedOut(Stranded):
+    amount: Decimal
+
+
+class StrandedReport(BaseModel):
+    stages: list[str] = Field(description="The pipeline's stages now.")
+    items: list[StrandedOut] = Field(description="Open opportunities on any other stage, oldest first.")
+
+
 class StagesWritten(BaseModel):
     id: UUID
     version: int
