@@ -209,9 +209,10 @@ WITH o AS (
            GREATEST(LEAST(d.upto - coalesce(c.credits, 0), d.amount), 0) AS open,
            %(as_of)s::date - d.due_on AS days
     FROM d LEFT JOIN c USING (order_id)
+), debits AS (
+    SELECT order_id, sum(amount) AS debits FROM d GROUP BY order_id
 ), excess AS (
-    SELECT c.order_id, c.credits - coalesce((SELECT sum(d.amount) FROM d WHERE d.order_id = c.order_id), 0) AS credit
-    FROM c
+    SELECT c.order_id, c.credits - coalesce(debits.debits, 0) AS credit FROM c LEFT JOIN debits USING (order_id)
 )
 """
 
@@ -234,18 +235,29 @@ def _fee(base: Decimal, rate: Decimal) -> Decimal:
 
 
 _AGING = _OPEN_ITEMS + """
-SELECT o.customer_id, cu.name,
-       coalesce(sum(i.open) FILTER (WHERE i.days <= 0), 0) AS "current",
-       coalesce(sum(i.open) FILTER (WHERE i.days BETWEEN 1 AND 30), 0) AS "1-30",
-       coalesce(sum(i.open) FILTER (WHERE i.days BETWEEN 31 AND 60), 0) AS "31-60",
-       coalesce(sum(i.open) FILTER (WHERE i.days BETWEEN 61 AND 90), 0) AS "61-90",
-       coalesce(sum(i.open) FILTER (WHERE i.days BETWEEN 91 AND 180), 0) AS "91-180",
-       coalesce(sum(i.open) FILTER (WHERE i.days > 180), 0) AS "180+",
-       coalesce(sum(i.open * i.days) FILTER (WHERE i.days > 0), 0) AS fee_base,
-       coalesce((SELECT sum(x.credit) FROM excess x JOIN o o2 ON o2.id = x.order_id
-                 WHERE o2.customer_id = o.customer_id AND x.credit > 0), 0) AS credit
-FROM o LEFT JOIN items i ON i.order_id = o.id LEFT JOIN {s}.customers cu ON cu.id = o.customer_id
-GROUP BY o.customer_id, cu.name
+, buckets AS (
+    SELECT o.customer_id,
+           sum(i.open) FILTER (WHERE i.days <= 0) AS "current",
+           sum(i.open) FILTER (WHERE i.days BETWEEN 1 AND 30) AS "1-30",
+           sum(i.open) FILTER (WHERE i.days BETWEEN 31 AND 60) AS "31-60",
+           sum(i.open) FILTER (WHERE i.days BETWEEN 61 AND 90) AS "61-90",
+           sum(i.open) FILTER (WHERE i.days BETWEEN 91 AND 180) AS "91-180",
+           sum(i.open) FILTER (WHERE i.days > 180) AS "180+",
+           sum(i.open * i.days) FILTER (WHERE i.days > 0) AS fee_base
+    FROM items i JOIN o ON o.id = i.order_id
+    WHERE i.open > 0
+    GROUP BY o.customer_id
+), credit AS (
+    SELECT o.customer_id, sum(x.credit) AS credit
+    FROM excess x JOIN o ON o.id = x.order_id
+    WHERE x.credit > 0
+    GROUP BY o.customer_id
+)
+SELECT customer_id, cu.name,
+       coalesce(b."current", 0) AS "current", coalesce(b."1-30", 0) AS "1-30", coalesce(b."31-60", 0) AS "31-60",
+       coalesce(b."61-90", 0) AS "61-90", coalesce(b."91-180", 0) AS "91-180", coalesce(b."180+", 0) AS "180+",
+       coalesce(b.fee_base, 0) AS fee_base, coalesce(cr.credit, 0) AS credit
+FROM buckets b FULL JOIN credit cr USING (customer_id) LEFT JOIN {s}.customers cu ON cu.id = customer_id
 """
 
 
