@@ -91,6 +91,8 @@ class Settings:
     read_wait_seconds: float = 5.0
     projection_batch_size: int = 500
     run_projections: bool = True
+    escalation_seconds: int = 60
+    """How often overdue tickets are looked for and escalated (0: never; processes/sla.py)."""
     bench_endpoints: bool = False
     log_level: str = "info"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -120,6 +122,7 @@ class Settings:
             read_wait_seconds=_float(env, "CRM_ES_READ_WAIT_SECONDS", 5.0),
             projection_batch_size=_int(env, "CRM_ES_PROJECTION_BATCH_SIZE", 500, minimum=1),
             run_projections=_bool(env, "CRM_ES_RUN_PROJECTIONS", True),
+            escalation_seconds=_int(env, "CRM_ES_ESCALATION_SECONDS", 60),
             bench_endpoints=_bool(env, "CRM_ES_BENCH_ENDPOINTS", False),
             log_level=(env.get("CRM_ES_LOG_LEVEL") or "info").lower(),
             workers=_int(env, "CRM_ES_WORKERS", os.cpu_count() or 1, minimum=1),

@@ -517,7 +517,7 @@ def test_the_overview_shows_contacts_activities_and_opportunities_within_scope(a
     latest = _open(as_seller, customer_id, amount="8000.00")
     # someone else's opportunity on the same customer: outside a salesperson's own scope
     other_id, as_other = _seller(api)
-    _open(api, customer_id, amount="99999.00", owner_id=other_id)
+    theirs = _open(api, customer_id, amount="99999.00", owner_id=other_id)
 
     overview = as_seller.get(f"/customers/{customer_id}/overview", params={"min_position": latest["position"]}).json()
     assert overview["customer"]["id"] == customer_id
@@ -530,7 +530,7 @@ def test_the_overview_shows_contacts_activities_and_opportunities_within_scope(a
     assert (deals["open_amount"], deals["won_amount"]) == ("20000.00", "28000.50")
     assert deals["latest"][0]["id"] == latest["id"]
 
-    everything = api.get(f"/customers/{customer_id}/overview").json()["opportunities"]
+    everything = api.get(f"/customers/{customer_id}/overview", params={"min_position": theirs["position"]}).json()["opportunities"]
     assert (everything["count"], everything["open_amount"]) == (4, "119999.00")
     assert as_other.get(f"/customers/{customer_id}/overview").status_code == 404
 

@@ -325,12 +325,14 @@ def test_the_command_seeds_then_brings_the_projections_up_to_date(make_database,
     assert cli.main(["seed-demo", "--seed", "5"]) == 0
     first = capsys.readouterr()
     assert "60 customers (60 written now, 0 already there)" in first.out
+    assert "240 items in" in first.out and "(240 written now, 0 already there;" in first.out
     assert "rebuild customers" in first.err and "rebuild audit" in first.err
     assert "catch up staff" in first.err  # it reads no customer events: one pass over the log
 
     assert cli.main(["seed-demo", "--seed", "5"]) == 0
     second = capsys.readouterr()
     assert "60 customers (0 written now, 60 already there)" in second.out and "0 customer events" in second.out
+    assert "(0 written now, 240 already there; 0 stock events)" in second.out
     with running(settings_for(database), start_projections=False) as runtime:
         assert all(status.lag == 0 for status in runtime.read_side.statuses())
         assert len(all_customers(runtime)) == 60

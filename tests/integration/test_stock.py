@@ -117,3 +117,28 @@ def test_a_sku_is_unique_however_many_create_it_at_once(fresh: Runtime, second: 
     created = [a for a in answers if not isinstance(a, DomainError)]
     assert len(created) == 1
     assert all(isinstance(a, Conflict) and a.extra["stock_item_id"] == str(created[0].id) for a in answers if a not in created)
+
+
+def test_receipts_from_two_processes_at_once_lose_no_update(fresh: Runtime, second: CRM) -> None:
+    """Single-item commands are optimistic; one that loses a race takes turns for its next tries."""
+    apps = [fresh.app, second]
+    item = _item(fresh.app)
+    answers = _race(80, lambda n: apps[n % 2].stock.receive(ctx=WAREHOUSE, item_id=item, quantity="1", unit_cost=str(n % 7)))
+    assert not [a for a in answers if isinstance(a, DomainError)]
+    stock = fresh.app.stock.item(item)
+    assert (stock.on_hand, stock.version) == (80, 81)
+    assert sorted(a.version for a in answers) == list(range(2, 82))
+
+
+def test_a_buyer_who_cannot_get_a_turn_in_time_is_told_to_try_again(fresh: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_es.app import kernel
+
+    monkeypatch.setattr(kernel, "TURN_WAIT_SECONDS", 1)
+    item = _item(fresh.app, "5")
+    with fresh.database.connect() as other, other.transaction():  # another process holds the item's turn
+        other.execute("SELECT pg_advisory_xact_lock(%s, %s)", (kernel.TURN_LOCK_CLASS, kernel.advisory_key(item)))
+        with pytest.raises(ConcurrentModification) as busy:
+            fresh.app.stock.reserve_for_order(ctx=WAREHOUSE, order_id=uuid.uuid4(), lines=[(item, "1")])
+    assert busy.value.extra == {"retry_after": 1} and "busy" in busy.value.detail
+    fresh.app.stock.reserve_for_order(ctx=WAREHOUSE, order_id=uuid.uuid4(), lines=[(item, "1")])  # free again
+    assert fresh.app.stock.item(item).reserved == 1

@@ -270,6 +270,7 @@ def test_a_rebuild_gives_the_rows_applying_the_events_live_gave(fresh: Runtime) 
     app.stock.reserve_for_order(ctx=WAREHOUSE, order_id=uuid.uuid4(), lines=[(item, "4")])
     app.stock.announce_inbound(ctx=WAREHOUSE, item_id=item, quantity="3", kind="transfer")
     app.stock.update_category(ctx=WAREHOUSE, category_id=shelf, name="仓储货架")
+    app.stock.update_item(ctx=WAREHOUSE, item_id=item, name="重型货架", max_level="8")
     fresh.read_side.catch_up("stock")
 
     def rows() -> dict[str, list[Any]]:
@@ -279,6 +280,8 @@ def test_a_rebuild_gives_the_rows_applying_the_events_live_gave(fresh: Runtime) 
 
     live = rows()
     assert [c["path"] for c in live["categories"] if c["parent_id"] == shelf] == ["仓储货架/层板"]
+    assert [(i["name"], i["search_name"], i["search_short"], i["alert"]) for i in live["items"]] == [
+        ("重型货架", "重型货架", "shelf-1", "over")]  # fmt: skip
     fresh.read_side.rebuild("stock")
     assert rows() == live
 

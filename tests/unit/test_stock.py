@@ -188,6 +188,9 @@ def test_a_receipt_without_cost_comes_in_at_the_average() -> None:
 def test_quantities_keep_the_units_places_and_refuse_more() -> None:
     stock = stocked("1.25", "8", unit="kg")
     assert stock.on_hand == D("1.250")
+    pieces = stocked("12.00", "0.120000")  # trailing zeros are no more places
+    assert (pieces.on_hand, pieces.average_cost) == (D("12"), D("0.1200"))
+    assert str(pieces.on_hand) == "12"
     then_refused(stock, lambda s: s.receive(quantity="0.0001"), InvalidInput, "quantity")
     then_refused(stocked(), lambda s: s.issue(quantity="0.5", reason="拆零"), InvalidInput, "quantity")
 

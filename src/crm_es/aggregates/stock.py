@@ -104,7 +104,7 @@ def check_quantity(field: str, value: Any, decimals: int, *, zero: bool = False)
     quantity = _decimal(field, value, "12" if decimals == 0 else "12." + "5".ljust(decimals, "0"))
     if quantity < 0 or (quantity == 0 and not zero):
         raise InvalidInput.on(field, "must not be negative" if zero else "must be greater than zero")
-    if quantity.as_tuple().exponent < -decimals:  # type: ignore[operator]
+    if quantity.normalize().as_tuple().exponent < -decimals:  # type: ignore[operator] - "12.0" is whole
         places = "whole units" if decimals == 0 else f"at most {decimals} decimal place{'s' if decimals > 1 else ''}"
         raise InvalidInput.on(field, f"must be in {places} (the item's unit)")
     if quantity >= MAX_QUANTITY:
@@ -117,7 +117,7 @@ def check_cost(field: str, value: Any) -> Decimal:
     cost = _decimal(field, value, "12.50")
     if cost < 0:
         raise InvalidInput.on(field, "must not be negative")
-    if cost.as_tuple().exponent < -COST_PLACES:  # type: ignore[operator]
+    if cost.normalize().as_tuple().exponent < -COST_PLACES:  # type: ignore[operator] - trailing zeros are fine
         raise InvalidInput.on(field, f"must have at most {COST_PLACES} decimal places")
     if cost >= MAX_COST:
         raise InvalidInput.on(field, "is too large")

@@ -19,6 +19,7 @@ from crm_es.app.orders import Orders
 from crm_es.app.reference import Reference
 from crm_es.app.staff import Staff
 from crm_es.app.stock import Stock
+from crm_es.app.tickets import Tickets
 
 __all__ = ["CRM", "Commands", "Context", "GroupCommit", "Idempotency", "StripedLocks", "Written", "_Append"]
 
@@ -37,5 +38,6 @@ class CRM(Kernel):
         self.customers = Customers(self)
         self.handovers = Handovers(self)
         self.opportunities = Opportunities(self)
+        self.tickets = Tickets(self)
         self.stock = Stock(self)
         self.orders = Orders(self)

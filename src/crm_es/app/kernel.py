@@ -45,7 +45,7 @@ ATTEMPTS = 8
 """Tries of a command that keeps losing races with concurrent writers, before it answers 409."""
 TURN_ATTEMPTS = 24
 """Further tries once it takes turns with other processes (see ``Kernel._turns``)."""
-MAX_TURNS = 4
+MAX_TURNS = 6
 """Commands of one process taking turns at once; each holds a pooled connection while it waits."""
 TURN_WAIT_SECONDS = 10
 TURN_LOCK_CLASS = 0x63726D65
@@ -253,31 +253,36 @@ class Kernel(Application):
         *,
         expected_version: int | None = None,
         lock: UUID | Sequence[UUID] | None = None,
+        turns: bool = False,
     ) -> Written:
         """Load, act, save; retry on a concurrent write unless the caller pinned a version.
         ``act`` may append new aggregates to the list it is given; all are saved together.
         Commands on the same aggregates (``lock``: one id, or the ids of every aggregate the
         command changes) queue up within this process, so they do not spend their retries on
-        each other; a command that loses a race with another process then takes turns with
-        it (``_turns``) rather than racing again."""
+        each other. Across processes a command is optimistic; one that loses a race then takes
+        turns (``_turns``) for its further tries. ``turns=True`` takes turns from the first try:
+        for aggregates that many processes write at once (every buyer wants one stock item),
+        where a winner that never waits could keep a taker of turns waiting for ever."""
         replay = self.replay(ctx)
         if replay is not None:
             return replay
         keys = [] if lock is None else [lock] if isinstance(lock, UUID) else list(lock)
         with self._locks.hold(keys):
-            return self._attempt(ctx, load, act, expected_version, keys)
+            return self._attempt(ctx, load, act, expected_version, keys, turns=turns)
 
-    def _attempt(
+    def _attempt(  # noqa: PLR0913
         self,
         ctx: Context,
         load: Callable[[], list[CrmAggregate]],
         act: Callable[[list[CrmAggregate]], Outcome],
         expected_version: int | None,
         keys: Sequence[UUID] = (),
+        *,
+        turns: bool = False,
     ) -> Written:
-        with contextlib.ExitStack() as turns:
-            taking_turns = False
-            attempts, attempt = ATTEMPTS, 0
+        with contextlib.ExitStack() as held:
+            taking_turns = bool(keys) and turns and held.enter_context(self._turns(keys, wait=True))
+            attempts, attempt = (TURN_ATTEMPTS if taking_turns else ATTEMPTS), 0
             while attempt < attempts:
                 if attempt and not taking_turns:
                     time.sleep(random.uniform(0.002, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
@@ -303,29 +308,36 @@ class Kernel(Application):
                         raise PreconditionFailed("the record was changed by someone else meanwhile") from None
                     log.info("concurrent write on %s; retrying", [a.id for a in aggregates])
                     if keys and not taking_turns:
-                        taking_turns = turns.enter_context(self._turns(keys))
+                        taking_turns = held.enter_context(self._turns(keys, wait=False))
                         if taking_turns:
                             attempts = attempt + TURN_ATTEMPTS
         raise ConcurrentModification("the record is being changed by others; try again", retry_after=1)
 
     @contextlib.contextmanager
-    def _turns(self, keys: Sequence[UUID]) -> Iterator[bool]:
+    def _turns(self, keys: Sequence[UUID], *, wait: bool) -> Iterator[bool]:
         """Take turns with other processes on these aggregates: a PostgreSQL advisory lock on
-        each, held (in a transaction of a connection of its own) until the command is saved.
-        Only a command that already lost a race asks, so uncontended commands pay nothing; its
-        rivals in other processes queue behind it as soon as they lose one race themselves, and
-        then the processes alternate instead of racing (a hot stock item every buyer wants).
-        Yields False, and the command just retries, when this process has ``MAX_TURNS``
-        commands taking turns already (each holds a pooled connection while it waits)."""
-        if not self._turn_slots.acquire(blocking=False):
+        each (taken in one order), held in a transaction of a connection of its own until the
+        command is saved or gives up. A command that lost a race asks for it, so uncontended
+        commands pay nothing; rivals that lose a race to it queue behind it, and the processes
+        then alternate instead of racing. Each taker holds a pooled connection while it waits,
+        so at most ``MAX_TURNS`` commands of a process take turns at once: beyond that, a command
+        that lost a race just retries (``wait`` False), and one that must take turns waits for a
+        place (``wait`` True; 409 after ``TURN_WAIT_SECONDS``)."""
+        placed = self._turn_slots.acquire(timeout=TURN_WAIT_SECONDS) if wait else self._turn_slots.acquire(blocking=False)
+        if not placed:
+            if wait:
+                raise ConcurrentModification("the records are busy; try again", retry_after=1)
             yield False
             return
         try:
-            with self.connection() as conn, conn.transaction():
-                conn.execute(f"SET LOCAL lock_timeout = '{TURN_WAIT_SECONDS * 1000:.0f}ms'")
+            # BEGIN, the time limit and the locks in one round trip; COMMIT (which lets go) in another.
+            with self.connection() as conn, conn.pipeline(), conn.transaction():
                 try:
-                    for key in sorted({advisory_key(k) for k in keys}):
-                        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (TURN_LOCK_CLASS, key))
+                    conn.execute(f"SET LOCAL lock_timeout = '{TURN_WAIT_SECONDS * 1000:.0f}ms'")
+                    conn.execute(
+                        "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int4[]) AS k",
+                        (TURN_LOCK_CLASS, sorted({advisory_key(k) for k in keys})),
+                    ).fetchall()  # waits for the locks
                 except psycopg.errors.LockNotAvailable:
                     raise ConcurrentModification(
                         f"the record is busy: other commands held it for more than {TURN_WAIT_SECONDS} s; try again",
@@ -442,6 +454,9 @@ class UserDirectory(Protocol):
     def check_user(self, user_id: UUID, field_name: str) -> Any:
         """The active user with this id, or 422 on ``field_name``."""
 
+    def check_department(self, department_id: UUID, field_name: str) -> Any:
+        """The department with this id (its ``manager_id``, ``parent_id``), or 422 on ``field_name``."""
+
 
 class ReferenceChecks(Protocol):
     """Reference data, as other contexts need it: are these values picked from the lists?"""
@@ -466,13 +481,18 @@ class CustomerDirectory(Protocol):
     def credit_limit_of(self, customer_id: UUID) -> Any:
         """The customer's credit limit (a ``Decimal``), or None when it has none (R-C5)."""
 
+    def check_contact(self, customer_id: UUID, contact_id: UUID, field_name: str) -> None:
+        """422 on ``field_name`` unless the contact is one of the customer's."""
+
 
 class StockReservations(Protocol):
     """Stock, as orders need it. The orders context loads the stock items an order touches,
     changes them in memory together with the order, and the kernel saves the order and every
     item in one transaction (``Kernel.execute`` with all of them in its list): a concurrent
     change to any of them makes the whole command retry, so stock is never oversold and an
-    order is never confirmed without its reservation. Quantities are ``Decimal``."""
+    order is never confirmed without its reservation. Quantities are ``Decimal``. Pass the
+    order's id and the items' ids as ``lock``, and ``turns=True``, to ``Kernel.execute``, so
+    that buyers of one hot item, in every process, queue up rather than race (docs/stock.md)."""
 
     def load(self, stock_item_ids: Sequence[UUID], field_name: str) -> list[CrmAggregate]:
         """The stock items, in the order given (422 on ``field_name`` for an unknown id)."""

@@ -249,7 +249,7 @@ class Stock(Commands):
             touched[:] = items
             return order_id, max((i.version for i in items), default=0), False
 
-        written = self.kernel.execute(ctx, load, run, lock=sorted(set(item_ids)))
+        written = self.kernel.execute(ctx, load, run, lock=sorted(set(item_ids)), turns=True)
         if written.replayed or not touched:
             return Touched(written, [(item.id, item.version) for item in (self.item(i) for i in dict.fromkeys(item_ids))])
         return Touched(written, [(item.id, item.version) for item in touched])

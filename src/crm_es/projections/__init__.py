@@ -18,6 +18,8 @@ def all_projections() -> list[Projection]:
     from crm_es.projections.reference import ReferenceProjection
     from crm_es.projections.staff import StaffProjection
     from crm_es.projections.stock import StockProjection
+    from crm_es.projections.tickets import TicketsProjection
 
     return [StaffProjection(), CustomersProjection(), AuditProjection(), ReferenceProjection(), HandoversProjection(),
-            OpportunitiesProjection(), LinksProjection(), StockProjection(), OrdersProjection(), ReceivablesProjection()]
+            OpportunitiesProjection(), LinksProjection(), TicketsProjection(), StockProjection(), OrdersProjection(),
+            ReceivablesProjection()]

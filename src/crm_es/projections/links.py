@@ -28,6 +28,7 @@ from psycopg import Cursor
 from crm_es.aggregates.opportunity import Opportunity
 from crm_es.aggregates.order import Order
 from crm_es.aggregates.stock import StockItem
+from crm_es.aggregates.ticket import Ticket
 from crm_es.projections.base import Projection, live_schema, q
 
 SCHEMA = live_schema("links")
@@ -35,7 +36,7 @@ SCHEMA = live_schema("links")
 
 class LinksProjection(Projection):
     name = "links"
-    version = 3
+    version = 4
     ddl = """
     CREATE TABLE {s}.streams (
         originator_id uuid PRIMARY KEY,
@@ -77,6 +78,10 @@ class LinksProjection(Projection):
     @apply.register
     def _order(self, e: Order.Drafted, cur: Cursor[Any], schema: str, position: int) -> None:
         self.link_stream(cur, schema, e.originator_id, e.customer_id, "order")
+
+    @apply.register
+    def _ticket(self, e: Ticket.Opened, cur: Cursor[Any], schema: str, position: int) -> None:
+        self.link_stream(cur, schema, e.originator_id, e.customer_id, "ticket")
 
     # A stock item's events for an order belong to the order's customer (nothing, for an order
     # id no stream was linked under: a reservation made by hand for an order taken by phone).

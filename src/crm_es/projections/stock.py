@@ -286,8 +286,10 @@ class StockProjection(Projection):
 
     @apply.register
     def _renamed(self, e: StockItem.Renamed, cur: Cursor[Any], schema: str, position: int) -> None:
-        sku = cur.execute(q(schema, "SELECT sku FROM {s}.items WHERE id = %s"), (e.originator_id,)).fetchone()
-        self._describe(cur, schema, e, name=e.name, **search.columns(e.name, short_name=sku["sku"] if sku else None))
+        # The search columns hold the SKU too (the runner's cursors give tuples, others dicts).
+        row = cur.execute(q(schema, "SELECT sku FROM {s}.items WHERE id = %s"), (e.originator_id,)).fetchone()
+        sku = None if row is None else row["sku"] if isinstance(row, dict) else row[0]
+        self._describe(cur, schema, e, name=e.name, **search.columns(e.name, short_name=sku))
 
     @apply.register
     def _recategorised(self, e: StockItem.Recategorised, cur: Cursor[Any], schema: str, position: int) -> None:
@@ -507,14 +509,14 @@ def list_items(  # noqa: PLR0913 - one parameter per filter
         )  # fmt: skip
         return Page(_names(cur, page.items), page.next_cursor)
     if cursor:
-        where.append("(sku_key, id) > (%s, %s)")
-        params += decode_cursor(cursor, "sku", str, UUID)
-    statement = _SELECT_ITEM + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY sku_key, id LIMIT %s"
+        where.append("sku_key > %s")  # unique: the SKU alone orders the list
+        params += decode_cursor(cursor, "sku", str)
+    statement = _SELECT_ITEM + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY sku_key LIMIT %s"
     rows = cur.execute(q(SCHEMA, statement), [*params, limit + 1]).fetchall()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor("sku", [normalise_sku(rows[-1]["sku"]), str(rows[-1]["id"])])
+        next_cursor = encode_cursor("sku", [normalise_sku(rows[-1]["sku"])])
     return Page(_names(cur, rows), next_cursor)
 
 
