@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,11 +170,17 @@ class StripedLocks:
         self._locks = [threading.Lock() for _ in range(stripes)]
 
     @contextmanager
-    def hold(self, key: UUID | None) -> Iterator[None]:
+    def hold(self, key: UUID | Iterable[UUID] | None) -> Iterator[None]:
+        """Hold the lock of one aggregate, or of several (their stripes taken in one order, so
+        two commands on overlapping sets of aggregates never wait for each other in a circle)."""
         if key is None:
             yield
             return
-        with self._locks[key.int % len(self._locks)]:
+        keys = [key] if isinstance(key, UUID) else list(key)
+        stripes = sorted({k.int % len(self._locks) for k in keys})
+        with contextlib.ExitStack() as held:
+            for stripe in stripes:
+                held.enter_context(self._locks[stripe])
             yield
 
 
