@@ -27,8 +27,9 @@ PERMISSIONS: dict[str, str] = {
     "opportunities:write": "create opportunities, move stages, win and lose",
     "targets:write": "set monthly sales targets of salespeople (and, with the whole company in scope, of departments)",
     "orders:read": "see orders and their totals",
-    "orders:write": "create, confirm, deliver, return and cancel orders",
-    "payments:write": "record payments against orders",
+    "orders:write": "draft, confirm, deliver, return, adjust, plan instalments of and cancel orders",
+    "orders:override_credit": "confirm an order beyond the customer's credit limit (recorded on the confirmation)",
+    "payments:write": "record payments and invoices against orders",
     "stock:read": "see stock items, levels, alerts, the movement ledger and stock on its way (company-wide)",
     "stock:write": "create stock items, receive, issue, count, reserve for orders; manage categories and warehouses",
     "tickets:read": "see service tickets",
@@ -67,7 +68,7 @@ DEFAULT_ROLES: tuple[RoleTemplate, ...] = (
         "sales_manager",
         "销售经理: the team's customers, pipeline, orders and reports; stock levels",
         ("customers:read", "customers:write", "customers:reassign", "opportunities:read", "opportunities:write",
-         "targets:write", "orders:read", "orders:write", "stock:read", "tickets:read", "reports:read"),
+         "targets:write", "orders:read", "orders:write", "orders:override_credit", "stock:read", "tickets:read", "reports:read"),
         "department_tree",
     ),  # fmt: skip
     RoleTemplate(

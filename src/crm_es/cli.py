@@ -210,7 +210,7 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
             f"{report.departments} departments, {report.users} users, {report.customers} customers "
             f"({report.written} written now, {report.existing} already there); written: {report.contacts} contacts, "
             f"{report.activities} activities, {report.events} customer events in {elapsed:.1f} s "
-            f"({report.events / elapsed:,.0f} events/s)"
+            f"({report.events / elapsed:,.0f} events/s); {report.orders} demo orders"
         )
         if report.tickets is not None:
             t = report.tickets

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Notification
 
@@ -133,6 +134,10 @@ def connect(settings: Settings, database: Database, *, progress: Progress | None
     )
     app.staff.max_failures = settings.login_max_failures
     app.staff.lock_for = timedelta(seconds=settings.login_lock_seconds)
+    app.orders.configure(number_prefix=settings.order_number_prefix)
+    receivables = read_side.projections["receivables"]
+    receivables.zone = ZoneInfo(settings.timezone)  # type: ignore[attr-defined]
+    receivables.late_fee_daily_rate = settings.late_fee_daily_rate  # type: ignore[attr-defined]
     if not settings.api_worker:
         read_side.ensure_schemas((lambda name: progress) if progress else None)
         app.staff.ensure_default_roles()

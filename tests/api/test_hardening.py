@@ -56,6 +56,7 @@ class Records:
     stock_category: str = ""
     warehouse: str = ""
     inbound: str = ""
+    order: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +84,12 @@ def records(api: Api) -> Records:
         assert response.status_code == 201, response.text
     inbound = api.post(f"/stock-items/{item.json()['id']}/inbound", json={"quantity": "1"})
     assert inbound.status_code == 201, inbound.text
+    order = api.post("/orders", json={"customer_id": customer, "lines": [{"description": "加固", "quantity": "1",
+                                                                         "unit_price": "1.00"}]})  # fmt: skip
+    assert order.status_code == 201, order.text
     return Records(customer, contact.json()["id"], department.json()["id"], role.json()["id"], user.json()["id"], admin,
                    opportunity.json()["id"], ticket.json()["id"], item.json()["id"], category.json()["id"],
-                   warehouse.json()["id"], inbound.json()["id"])  # fmt: skip
+                   warehouse.json()["id"], inbound.json()["id"], order.json()["id"])  # fmt: skip
 
 
 CUSTOMER_TEXT = ["name", "short_name", "industry", "source", "level", "country", "province", "city", "address", "phone", "fax",
@@ -121,6 +125,17 @@ BODIES: list[tuple[str, str, dict[str, Any], list[str]]] = [
      {"lines": [{"description": "加固", "quantity": "1", "unit_price": "1.00"}], "valid_until": "2099-12-31"}, ["note"]),
     ("PUT", "/sales-targets/{year}/users/{user_id}", {"months": {"1": "1.00"}}, ["months"]),
     ("PUT", "/sales-targets/{year}/departments/{department_id}", {"months": {"1": "1.00"}}, ["months"]),
+    ("POST", "/orders", {"customer_id": "{customer}", "lines": [{"description": "加固", "quantity": "1", "unit_price": "1"}]},
+     ["note"]),
+    ("POST", "/orders/{order_id}/cancel", {"reason": "加固"}, ["reason"]),
+    ("POST", "/orders/{order_id}/deliveries", {"lines": [{"line": 1, "quantity": "1"}]}, ["note"]),
+    ("POST", "/orders/{order_id}/returns", {"lines": [{"line": 1, "quantity": "1"}], "reason": "加固"}, ["reason"]),
+    ("POST", "/orders/{order_id}/price-adjustments", {"line": 1, "unit_price": "1", "reason": "加固"},
+     ["reason", "unit_price"]),
+    ("POST", "/orders/{order_id}/payments", {"amount": "1.00", "received_on": "2026-01-01"}, ["amount", "reference"]),
+    ("POST", "/orders/{order_id}/invoices", {"number": "1", "title": "加固", "amount": "1.00", "issued_on": "2026-01-01"},
+     ["number", "title", "taxpayer_id", "amount"]),
+    ("POST", "/orders/{order_id}/reassign", {"owner_id": "{admin}"}, ["reason"]),
     ("POST", "/tickets", {"customer_id": "{customer}", "kind": "request", "subject": "加固"}, ["subject", "description"]),
     ("POST", "/tickets/{ticket_id}/assign", {"assignee_id": "{admin}"}, ["reason"]),
     ("POST", "/tickets/{ticket_id}/transfer", {"assignee_id": "{admin}", "note": "加固"}, ["note"]),
@@ -173,7 +188,7 @@ def _path(template: str, records: Records) -> str:
     return template.format(
         customer_id=records.customer, contact_id=records.contact, department_id=records.department,
         role_id=records.role, user_id=records.user, list_key="industries", key="外贸",
-        opportunity_id=records.opportunity, ticket_id=records.ticket, year=2026, item_id=records.stock_item,
+        opportunity_id=records.opportunity, ticket_id=records.ticket, year=2026, order_id=records.order, item_id=records.stock_item,
         inbound_id=records.inbound, category_id=records.stock_category, warehouse_id=records.warehouse,
     )  # fmt: skip
 

@@ -24,6 +24,7 @@ from crm_es.demo import (
     SIZES,
     Size,
     customer_id,
+    get_size,
     make_layout,
     make_plan,
     plan_chunk,
@@ -348,3 +349,18 @@ def test_a_demo_username_that_exists_with_another_password_is_reported_not_silen
         assert report.kept_passwords == [SALESPEOPLE[0][0]]
         again = seed(runtime, size=TRIAL, seed=42, today=TODAY)
         assert again.kept_passwords == [SALESPEOPLE[0][0]]
+
+
+def test_the_demo_has_orders_in_every_state_and_receivables_to_chase(seeded) -> None:  # type: ignore[no-untyped-def]
+    from crm_es.projections import orders, receivables
+
+    runtime, report, _ = seeded
+    runtime.read_side.catch_up("orders")
+    runtime.read_side.catch_up("receivables")
+    with cursor(runtime) as cur:
+        page = orders.list_orders(cur, limit=500)
+        aging = receivables.aging(cur, as_of=SEEDED_ON, rate=runtime.settings.late_fee_daily_rate)
+    assert len(page.items) == report.orders >= 10
+    assert {o["customer_id"] for o in page.items} <= {customer_id(get_size("small"), DEFAULT_SEED, i) for i in range(0, 60, 4)}
+    assert len({o["status"] for o in page.items}) >= 3
+    assert aging["totals"]["total"] > 0 and aging["customers"]

@@ -38,6 +38,9 @@ class Customers(Commands):
     def kind_of(self, customer_id: UUID) -> str:
         return self.customer(customer_id).kind
 
+    def credit_limit_of(self, customer_id: UUID) -> Any:
+        return self.customer(customer_id).profile["credit_limit"]
+
     def check_contact(self, customer_id: UUID, contact_id: UUID, field_name: str) -> None:
         if contact_id not in self.customer(customer_id).contacts:
             raise InvalidInput.on(field_name, f"contact {contact_id} is not a contact of customer {customer_id}")

@@ -509,6 +509,9 @@ class CustomerDirectory(Protocol):
     def kind_of(self, customer_id: UUID) -> str:
         """The customer's kind (customer, competitor, …)."""
 
+    def credit_limit_of(self, customer_id: UUID) -> Any:
+        """The customer's credit limit (a ``Decimal``), or None when it has none (R-C5)."""
+
     def check_contact(self, customer_id: UUID, contact_id: UUID, field_name: str) -> None:
         """422 on ``field_name`` unless the contact is one of the customer's."""
 

@@ -56,6 +56,7 @@ from crm_es.demo.data import (
     team_assignment,
     teams_of,
 )
+from crm_es.demo.orders import seed_orders
 from crm_es.demo.plan import (
     DEFAULT_SEED,
     ID_NAMESPACE,
@@ -100,6 +101,7 @@ class Seeded:
     contacts: int = 0  # written by this run
     activities: int = 0  # written by this run
     events: int = 0  # customer events written by this run (registrations, contacts, activities)
+    orders: int = 0  # of the data set (demo/orders.py)
     seconds: float = 0.0  # spent on the customers (planning, building, saving), staff left out
     kept_passwords: list[str] = field(default_factory=list)
     """Demo usernames that existed already with another password than the demo's: kept as they are."""
@@ -186,6 +188,7 @@ def seed(
             app, count=size.stock_items, seed=seed, size_name=size.name, actor=ACTOR, counter=keeper,
             stored=lambda ids: _stored(app, ids), progress=stock_progress,
         )  # fmt: skip
+    report.orders = seed_orders(runtime, size=size, seed=seed, today=today)
     return report
 
 

@@ -11,6 +11,7 @@ from psycopg import Cursor
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.handover import Handover
 from crm_es.aggregates.opportunity import Opportunity
+from crm_es.aggregates.order import Order
 from crm_es.aggregates.ticket import Ticket
 from crm_es.projections.base import Projection, live_schema, q
 
@@ -24,7 +25,7 @@ HANDOVER_COLUMNS = (
 
 class HandoversProjection(Projection):
     name = "handovers"
-    version = 2
+    version = 4
     ddl = """
     CREATE TABLE {s}.handovers (
         id uuid PRIMARY KEY,
@@ -102,6 +103,10 @@ class HandoversProjection(Projection):
     @apply.register
     def _opportunity_reassigned(self, e: Opportunity.Reassigned, cur: Cursor[Any], schema: str, position: int) -> None:
         self._moved(cur, schema, e, "opportunity")
+
+    @apply.register
+    def _order_reassigned(self, e: Order.Reassigned, cur: Cursor[Any], schema: str, position: int) -> None:
+        self._moved(cur, schema, e, "order")
 
     @apply.register
     def _ticket_assigned(self, e: Ticket.Assigned, cur: Cursor[Any], schema: str, position: int) -> None:

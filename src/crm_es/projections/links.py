@@ -26,6 +26,7 @@ from uuid import UUID
 from psycopg import Cursor
 
 from crm_es.aggregates.opportunity import Opportunity
+from crm_es.aggregates.order import Order
 from crm_es.aggregates.stock import StockItem
 from crm_es.aggregates.ticket import Ticket
 from crm_es.projections.base import Projection, live_schema, q
@@ -35,7 +36,7 @@ SCHEMA = live_schema("links")
 
 class LinksProjection(Projection):
     name = "links"
-    version = 2
+    version = 4
     ddl = """
     CREATE TABLE {s}.streams (
         originator_id uuid PRIMARY KEY,
@@ -73,6 +74,10 @@ class LinksProjection(Projection):
     @apply.register
     def _opportunity(self, e: Opportunity.Opened, cur: Cursor[Any], schema: str, position: int) -> None:
         self.link_stream(cur, schema, e.originator_id, e.customer_id, "opportunity")
+
+    @apply.register
+    def _order(self, e: Order.Drafted, cur: Cursor[Any], schema: str, position: int) -> None:
+        self.link_stream(cur, schema, e.originator_id, e.customer_id, "order")
 
     @apply.register
     def _ticket(self, e: Ticket.Opened, cur: Cursor[Any], schema: str, position: int) -> None:
