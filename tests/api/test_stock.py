@@ -312,3 +312,14 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(keeper: Api, place: di
 
 def item_sku(who: Api, item: dict[str, Any]) -> str:
     return _ok(who.get(f"/stock-items/{item['id']}", params={"min_position": item["position"]}))["sku"]
+
+
+def test_a_repeated_warehouse_or_category_request_with_its_key_answers_the_first_result(keeper: Api) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    for path, body in (("/warehouses", {"code": f" w-{tag} ", "name": f"重复仓 {tag}"}), ("/stock-categories", {"name": f"重复{tag}"})):
+        key = {"Idempotency-Key": f"once-{path}-{tag}"}
+        first, again = keeper.post(path, json=body, headers=key), keeper.post(path, json=body, headers=key)
+        assert first.status_code == again.status_code == 201, again.text
+        assert first.json() == again.json() and first.headers["Location"] == again.headers["Location"]
+        listed = _ok(keeper.get(path, params={"min_position": again.json()["position"]}))
+        assert [i["id"] for i in listed["items"]].count(first.json()["id"]) == 1

@@ -81,3 +81,36 @@ def test_buyers_of_different_quantities_at_once_get_exactly_what_there_is(served
     quantities = [1 + n % 4 for n in range(BUYERS)]  # 160 wanted
     _check(served, admin, item_id, on_hand, _buy_at_once(served, admin, item_id, quantities))
 
+
+
+@pytest.mark.slow
+def test_more_orders_than_units_confirmed_at_once_over_two_workers_never_oversell(served: str) -> None:  # noqa: F811
+    """The orders context's confirmation: the same reservation, in the order's own transaction."""
+    admin = _token(served, "boss", "boss-password-1")
+    on_hand, orders = 23, 40
+    item_id = _item(served, admin, on_hand)
+    drafts = []
+    for n in range(orders):  # each of a customer of its own: their accounts do not queue them
+        customer = _call(served, "POST", "/customers", admin, json={"name": f"抢购客户{uuid.uuid4().hex[:6]}", "kind": "customer"})
+        assert customer.status_code == 201, customer.text
+        draft = _call(served, "POST", "/orders", admin, json={"customer_id": customer.json()["id"], "lines": [
+            {"stock_item_id": item_id, "quantity": "1", "unit_price": "59.00"}]})  # fmt: skip
+        assert draft.status_code == 201, draft.text
+        drafts.append(draft.json()["id"])
+    start = threading.Barrier(orders)
+
+    def confirm(order_id: str) -> httpx.Response:
+        with httpx.Client(base_url=f"{served}/api/v1", headers=admin, timeout=60) as client:
+            start.wait()
+            return client.post(f"/orders/{order_id}/confirm")
+
+    with ThreadPoolExecutor(orders) as pool:
+        answers = list(pool.map(confirm, drafts))
+    assert sorted({a.status_code for a in answers}) == [200, 409], [a.text for a in answers if a.status_code not in (200, 409)][:3]
+    confirmed = [order for order, a in zip(drafts, answers) if a.status_code == 200]
+    assert len(confirmed) == on_hand
+    assert all(a.json()["short_items"][0]["available"] == "0" for a in answers if a.status_code == 409)
+    last = max(a.json()["position"] for a in answers if a.status_code == 200)
+    item = _call(served, "GET", f"/stock-items/{item_id}", admin, params={"min_position": last}).json()
+    assert (item["on_hand"], item["reserved"], item["available"]) == (str(on_hand), str(on_hand), "0")
+    assert sorted(r["order_id"] for r in item["reservations"]) == sorted(confirmed)

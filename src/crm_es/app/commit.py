@@ -170,18 +170,23 @@ class StripedLocks:
         self._locks = [threading.Lock() for _ in range(stripes)]
 
     @contextmanager
-    def hold(self, key: UUID | Iterable[UUID] | None) -> Iterator[None]:
+    def hold(self, key: UUID | Iterable[UUID] | None) -> Iterator[bool]:
         """Hold the lock of one aggregate, or of several (their stripes taken in one order, so
-        two commands on overlapping sets of aggregates never wait for each other in a circle)."""
+        two commands on overlapping sets of aggregates never wait for each other in a circle).
+        Yields whether it had to wait: another command of this process held one of them."""
         if key is None:
-            yield
+            yield False
             return
         keys = [key] if isinstance(key, UUID) else list(key)
-        stripes = sorted({k.int % len(self._locks) for k in keys})
+        waited = False
         with contextlib.ExitStack() as held:
-            for stripe in stripes:
-                held.enter_context(self._locks[stripe])
-            yield
+            for stripe in sorted({k.int % len(self._locks) for k in keys}):
+                lock = self._locks[stripe]
+                if not lock.acquire(blocking=False):
+                    waited = True
+                    lock.acquire()
+                held.callback(lock.release)
+            yield waited
 
 
 class SharedRead:

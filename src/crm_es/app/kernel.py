@@ -52,6 +52,32 @@ TURN_LOCK_CLASS = 0x63726D65
 """First key of the advisory locks of taking turns (two-key locks never meet one-key ones)."""
 
 
+HOT_SECONDS = 2.0
+"""How long aggregates that saw a collision count as busy (see ``Kernel.execute``'s ``turns``)."""
+
+
+class HotSpots:
+    """Aggregates of this process that saw a collision lately."""
+
+    def __init__(self, limit: int = 10_000):
+        self._until: dict[UUID, float] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def collided(self, keys: Sequence[UUID]) -> None:
+        until = time.monotonic() + HOT_SECONDS
+        with self._lock:
+            if len(self._until) >= self._limit:
+                now = time.monotonic()
+                self._until = {k: t for k, t in self._until.items() if t > now}
+            for key in keys:
+                self._until[key] = until
+
+    def busy(self, keys: Sequence[UUID]) -> bool:
+        now = time.monotonic()
+        return any(self._until.get(key, 0.0) > now for key in keys)
+
+
 def advisory_key(aggregate_id: UUID) -> int:
     """The second key of an aggregate's advisory lock: 32 bits of its id, as a signed int4."""
     return (aggregate_id.int & 0xFFFFFFFF) - (1 << 31)
@@ -146,6 +172,7 @@ class Kernel(Application):
         super().__init__(env)
         self._locks = StripedLocks()
         self._turn_slots = threading.BoundedSemaphore(MAX_TURNS)
+        self._hot_spots = HotSpots()
         self._appender = GroupCommit(self.recorder)  # type: ignore[arg-type]
         self._providers: dict[type, Any] = {}
         self._kinds: dict[str, RecordKind] = {}
@@ -260,15 +287,18 @@ class Kernel(Application):
         Commands on the same aggregates (``lock``: one id, or the ids of every aggregate the
         command changes) queue up within this process, so they do not spend their retries on
         each other. Across processes a command is optimistic; one that loses a race then takes
-        turns (``_turns``) for its further tries. ``turns=True`` takes turns from the first try:
-        for aggregates that many processes write at once (every buyer wants one stock item),
-        where a winner that never waits could keep a taker of turns waiting for ever."""
+        turns (``_turns``) for its further tries. With ``turns=True`` a command on aggregates
+        that are busy (it queued behind another command of this process, or they saw a
+        collision in the last ``HOT_SECONDS``) takes turns from the first try: for aggregates
+        that many processes write at once (every buyer wants one stock item), where winners
+        that never wait could keep a taker of turns waiting for ever."""
         replay = self.replay(ctx)
         if replay is not None:
             return replay
         keys = [] if lock is None else [lock] if isinstance(lock, UUID) else list(lock)
-        with self._locks.hold(keys):
-            return self._attempt(ctx, load, act, expected_version, keys, turns=turns)
+        with self._locks.hold(keys) as queued:
+            hot = turns and bool(keys) and (queued or self._hot_spots.busy(keys))
+            return self._attempt(ctx, load, act, expected_version, keys, turns=hot)
 
     def _attempt(  # noqa: PLR0913
         self,
@@ -307,6 +337,7 @@ class Kernel(Application):
                     if expected_version is not None:
                         raise PreconditionFailed("the record was changed by someone else meanwhile") from None
                     log.info("concurrent write on %s; retrying", [a.id for a in aggregates])
+                    self._hot_spots.collided(keys)
                     if keys and not taking_turns:
                         taking_turns = held.enter_context(self._turns(keys, wait=False))
                         if taking_turns:

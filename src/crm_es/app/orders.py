@@ -228,12 +228,15 @@ class Orders(Commands):
                 aggregates.remove(account)
             return answer or order.id, order.version, created
 
-        # The customer's account is shared by all their orders: commands on two of them queue
-        # (and take turns across processes) on it rather than racing. A customer never changes.
-        customer_id = self.order(order_id).customer_id
+        # The customer's account is shared by all their orders, and a stock item by every order
+        # of it: commands on them queue (and take turns across processes) rather than racing,
+        # from the first try on a busy item (docs/stock.md). A customer never changes.
+        current = self.order(order_id)
+        items = list(stock(current)) if stock is not None else []
         return self.kernel.execute(
-            ctx, load, act, expected_version=expected_version, lock=[order_id, account_id(customer_id)]
-        )
+            ctx, load, act, expected_version=expected_version,
+            lock=[order_id, account_id(current.customer_id), *items], turns=bool(items),
+        )  # fmt: skip
 
     def confirm(self, *, ctx: Context, order_id: UUID, expected_version: int | None = None) -> Written:
         """Confirm the order: stock reserved, the receivable started (due today + payment terms),

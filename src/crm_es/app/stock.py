@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 
 from crm_es.aggregates.base import CrmAggregate, recording
 from crm_es.aggregates.stock import StockItem
-from crm_es.aggregates.stock_catalogue import CATALOGUE_ID, DEFAULT_WAREHOUSE, StockCatalogue, warehouse_id
+from crm_es.aggregates.stock_catalogue import CATALOGUE_ID, DEFAULT_WAREHOUSE, StockCatalogue, check_code, warehouse_id
 from crm_es.app.kernel import Commands, Context, Kernel, Outcome, StockReservations, UserDirectory, Written
 from crm_es.errors import Conflict, InvalidInput, NotFound
 
@@ -106,7 +106,7 @@ class Stock(Commands):
             added[:] = [catalogue.add_warehouse(code=code, name=name, address=address)]
 
         written = self._change_catalogue(ctx, change, created=True)
-        new_id = added[0] if added else warehouse_id(str(code).strip().upper())  # a replay ran nothing
+        new_id = added[0] if added else warehouse_id(check_code(code))  # a replay ran nothing
         return Written(new_id, written.version, written.position, created=True, replayed=written.replayed)
 
     def update_warehouse(self, *, ctx: Context, warehouse_id: UUID, **changes: Any) -> Written:
