@@ -65,9 +65,10 @@ def database(make_database) -> Database:  # type: ignore[no-untyped-def]
 
 
 def settings_for(database: Database, **changes: object) -> Settings:
-    return Settings(database_url=database.conninfo, data_dir=Path(tempfile.gettempdir()), log_level="warning").with_(
-        **changes
-    )
+    # No timers: a test that needs one runs it itself (an escalation would change tickets under test).
+    return Settings(
+        database_url=database.conninfo, data_dir=Path(tempfile.gettempdir()), log_level="warning", escalation_seconds=0
+    ).with_(**changes)
 
 
 @pytest.fixture(scope="session")

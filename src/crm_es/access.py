@@ -27,10 +27,11 @@ PERMISSIONS: dict[str, str] = {
     "opportunities:write": "create opportunities, move stages, win and lose",
     "targets:write": "set monthly sales targets of salespeople (and, with the whole company in scope, of departments)",
     "orders:read": "see orders and their totals",
-    "orders:write": "create, confirm, deliver, return and cancel orders",
-    "payments:write": "record payments against orders",
-    "stock:read": "see stock items, levels and alerts",
-    "stock:write": "create stock items, receive, issue, count stock",
+    "orders:write": "draft, confirm, deliver, return, adjust, plan instalments of and cancel orders",
+    "orders:override_credit": "confirm an order beyond the customer's credit limit (recorded on the confirmation)",
+    "payments:write": "record payments and invoices against orders",
+    "stock:read": "see stock items, levels, alerts, the movement ledger and stock on its way (company-wide)",
+    "stock:write": "create stock items, receive, issue, count, reserve for orders; manage categories and warehouses",
     "tickets:read": "see service tickets",
     "tickets:write": "open, assign, resolve, reopen, close tickets, record return visits",
     "reports:read": "see reports (funnel, aging, statistics)",
@@ -65,16 +66,16 @@ DEFAULT_ROLES: tuple[RoleTemplate, ...] = (
     RoleTemplate("admin", "系统管理员: everything", tuple(PERMISSIONS), "all"),
     RoleTemplate(
         "sales_manager",
-        "销售经理: the team's customers, pipeline, orders and reports",
+        "销售经理: the team's customers, pipeline, orders and reports; stock levels",
         ("customers:read", "customers:write", "customers:reassign", "opportunities:read", "opportunities:write",
-         "targets:write", "orders:read", "orders:write", "tickets:read", "reports:read"),
+         "targets:write", "orders:read", "orders:write", "orders:override_credit", "stock:read", "tickets:read", "reports:read"),
         "department_tree",
     ),  # fmt: skip
     RoleTemplate(
         "salesperson",
-        "销售员: own customers, opportunities and orders",
+        "销售员: own customers, opportunities and orders; stock levels (what can be promised)",
         ("customers:read", "customers:write", "opportunities:read", "opportunities:write", "orders:read",
-         "orders:write", "tickets:read"),
+         "orders:write", "stock:read", "tickets:read"),
         "own",
     ),  # fmt: skip
     RoleTemplate(

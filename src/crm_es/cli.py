@@ -171,38 +171,47 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     size = get_size(args.size)
     with _runtime(settings) as runtime:
         bar, progress = _progress_bar(f"seed-demo {size.name}", unit="customer")
-        bars = [bar]
+        bars = [(bar, f"{size.customers} customers")]
 
-        def opportunity_progress(done: int, total: int) -> None:  # a bar of its own, once customers are done
-            if len(bars) == 1:
-                bars[0].close()
-                bars.append(_progress_bar(f"seed-demo {size.name} opportunities", unit="customer")[0])
-            shown = bars[-1]
-            if done == 0 and shown.n == 0:
-                shown.reset(total)
-            shown.total = total
-            shown.update(done - shown.n)
+        def follow(title: str, unit: str, whole: str) -> Any:
+            """The progress of a later pass: its bar appears when the pass starts (closing the last)."""
+            moved: list[Any] = []
+
+            def progress_of(done: int, total: int) -> None:
+                if not moved:
+                    bars[-1][0].close()
+                    later, update = _progress_bar(f"seed-demo {size.name} {title}", unit=unit)
+                    bars.append((later, whole))
+                    moved.append(update)
+                moved[0](done, total)
+
+            return progress_of
 
         try:
             report = seed(
-                runtime, size=size, seed=args.seed, progress=progress, opportunity_progress=opportunity_progress
-            )
+                runtime, size=size, seed=args.seed, progress=progress,
+                opportunity_progress=follow("opportunities", "customer", f"{size.customers} customers' opportunities"),
+                ticket_progress=follow("tickets", "customer", f"{size.customers} customers' tickets"),
+                stock_progress=follow("stock", "item", f"{size.stock_items} stock items"),
+            )  # fmt: skip
         except KeyboardInterrupt:
-            bars[-1].close()
-            what = "customers" if len(bars) == 1 else "customers' opportunities"
+            for each, _ in bars:
+                each.close()
+            last, whole = bars[-1]
             print(
-                f"crm-es: interrupted after {bars[-1].n} of {size.customers} {what}; every chunk saved is "
-                "complete, and the same command continues where this one stopped",
+                f"crm-es: interrupted after {last.n} of {whole}; every chunk saved is complete, and the same command "
+                "continues where this one stopped",
                 file=sys.stderr,
             )
             return 130
-        bars[-1].close()
+        for each, _ in bars:
+            each.close()
         elapsed = max(report.seconds, 1e-6)
         print(
             f"{report.departments} departments, {report.users} users, {report.customers} customers "
             f"({report.written} written now, {report.existing} already there); written: {report.contacts} contacts, "
             f"{report.activities} activities, {report.events} customer events in {elapsed:.1f} s "
-            f"({report.events / elapsed:,.0f} events/s)"
+            f"({report.events / elapsed:,.0f} events/s); {report.orders} demo orders"
         )
         opp = report.opportunities
         opp_elapsed = max(opp.seconds, 1e-6)
@@ -213,6 +222,19 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
             f"{opp.competitors} competitors named"
             + (f" ({opp.registered_competitors} registered now)" if opp.registered_competitors else "")
         )
+        if report.tickets is not None:
+            t = report.tickets
+            print(
+                f"service: {t.departments} departments, {t.users} users; {t.tickets} tickets ({t.tickets - t.existing} "
+                f"written now, {t.existing} already there), {t.events} ticket events in {t.seconds:.1f} s"
+            )
+        if report.stock is not None:
+            stock = report.stock
+            print(
+                f"stock: {stock.departments} department, {stock.users} user; {stock.items} items in {stock.categories} "
+                f"categories and {stock.warehouses} warehouses "
+                f"({stock.items - stock.existing} written now, {stock.existing} already there; {stock.events} stock events)"
+            )
         if report.kept_passwords:
             print(
                 f"note: {', '.join(report.kept_passwords)} existed already with a password other than the demo's "

@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Notification
 
 from psycopg_pool import AsyncConnectionPool
 
 from crm_es.app import CRM, Context
-from crm_es.processes import all_processes
+from crm_es.processes import all_processes, all_timers
 from crm_es.processes.base import ProcessRunner
+from crm_es.processes.timers import Timers
 from crm_es.projections import all_projections
 from crm_es.projections.links import linked
 from crm_es.projections.runner import Progress, ReadSide
@@ -64,6 +66,7 @@ class Runtime:
         self.caught_up("staff")
 
     processes: ProcessRunner | None = None
+    timers: Timers | None = None
     watch: PositionWatch | None = None
     _aio: dict[Any, Any] = field(default_factory=dict)
 
@@ -101,8 +104,12 @@ class Runtime:
         self.read_side.start()
         self.processes = ProcessRunner(self, all_processes())
         self.processes.start()
+        self.timers = Timers(self, all_timers(self.settings))
+        self.timers.start()
 
     def close(self) -> None:
+        if self.timers is not None:
+            self.timers.stop()
         if self.processes is not None:
             self.processes.stop()
         if self.watch is not None:
@@ -127,11 +134,17 @@ def connect(settings: Settings, database: Database, *, progress: Progress | None
     )
     app.staff.max_failures = settings.login_max_failures
     app.staff.lock_for = timedelta(seconds=settings.login_lock_seconds)
+    app.orders.configure(number_prefix=settings.order_number_prefix)
+    receivables = read_side.projections["receivables"]
+    receivables.zone = ZoneInfo(settings.timezone)  # type: ignore[attr-defined]
+    receivables.late_fee_daily_rate = settings.late_fee_daily_rate  # type: ignore[attr-defined]
     if not settings.api_worker:
         read_side.ensure_schemas((lambda name: progress) if progress else None)
         app.staff.ensure_default_roles()
         app.reference.ensure_defaults()
         app.opportunities.ensure_pipeline()
+        app.tickets.ensure_service_levels()
+        app.stock.ensure_catalogue()
     runtime = Runtime(settings, database, app, read_side, _secret_key(settings, database))
     if not settings.api_worker:
         runtime.caught_up("staff")

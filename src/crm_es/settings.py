@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -45,6 +47,26 @@ def _bool(env: dict[str, str], key: str, default: bool) -> bool:
     raise SettingsError(f"{key} must be true or false, got {raw!r}")
 
 
+def _rate(env: dict[str, str], key: str, default: str) -> Decimal:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return Decimal(default)
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise SettingsError(f"{key} must be a decimal number such as {default}, got {raw!r}") from None
+    if not value.is_finite() or not 0 <= value < 1:
+        raise SettingsError(f"{key} must be at least 0 and below 1, got {raw!r}")
+    return value
+
+
+def _prefix(env: dict[str, str], key: str, default: str) -> str:
+    value = (env.get(key) or default).strip()
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{0,9}", value):
+        raise SettingsError(f"{key} must be 1 to 10 capital letters or digits, starting with a letter, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """The configuration of one crm-es process. Documented in README.md."""
@@ -62,9 +84,15 @@ class Settings:
     admin_username: str | None = None
     admin_password: str | None = field(default=None, repr=False)
     timezone: str = "Asia/Shanghai"
+    order_number_prefix: str = "SO"
+    """Order numbers read PREFIX-YEAR-000123."""
+    late_fee_daily_rate: Decimal = Decimal("0.0005")
+    """Late fee (滞纳金) per day overdue, as a share of the overdue amount (0.0005: 万分之五)."""
     read_wait_seconds: float = 5.0
     projection_batch_size: int = 500
     run_projections: bool = True
+    escalation_seconds: int = 60
+    """How often overdue tickets are looked for and escalated (0: never; processes/sla.py)."""
     bench_endpoints: bool = False
     log_level: str = "info"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -89,9 +117,12 @@ class Settings:
             admin_username=env.get("CRM_ES_ADMIN_USERNAME") or None,
             admin_password=env.get("CRM_ES_ADMIN_PASSWORD") or None,
             timezone=env.get("CRM_ES_TIMEZONE") or "Asia/Shanghai",
+            order_number_prefix=_prefix(env, "CRM_ES_ORDER_NUMBER_PREFIX", "SO"),
+            late_fee_daily_rate=_rate(env, "CRM_ES_LATE_FEE_DAILY_RATE", "0.0005"),
             read_wait_seconds=_float(env, "CRM_ES_READ_WAIT_SECONDS", 5.0),
             projection_batch_size=_int(env, "CRM_ES_PROJECTION_BATCH_SIZE", 500, minimum=1),
             run_projections=_bool(env, "CRM_ES_RUN_PROJECTIONS", True),
+            escalation_seconds=_int(env, "CRM_ES_ESCALATION_SECONDS", 60),
             bench_endpoints=_bool(env, "CRM_ES_BENCH_ENDPOINTS", False),
             log_level=(env.get("CRM_ES_LOG_LEVEL") or "info").lower(),
             workers=_int(env, "CRM_ES_WORKERS", os.cpu_count() or 1, minimum=1),

@@ -51,6 +51,12 @@ class Records:
     user: str
     admin: str
     opportunity: str
+    ticket: str
+    stock_item: str = ""
+    stock_category: str = ""
+    warehouse: str = ""
+    inbound: str = ""
+    order: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +74,22 @@ def records(api: Api) -> Records:
     opportunity = api.post("/opportunities", json={
         "customer_id": customer, "title": "加固", "amount": "1.00", "expected_close_date": "2027-01-01"})  # fmt: skip
     assert opportunity.status_code == 201, opportunity.text
+    ticket = api.post("/tickets", json={"customer_id": customer, "kind": "request", "subject": "加固"})
+    assert ticket.status_code == 201, ticket.text
+    tag = uuid.uuid4().hex[:8].upper()
+    category = api.post("/stock-categories", json={"name": f"加固{tag}"})
+    warehouse = api.post("/warehouses", json={"code": f"H-{tag}", "name": f"加固仓{tag}"})
+    item = api.post("/stock-items", json={"sku": f"HARD-{tag}", "name": "加固"})
+    for response in (category, warehouse, item):
+        assert response.status_code == 201, response.text
+    inbound = api.post(f"/stock-items/{item.json()['id']}/inbound", json={"quantity": "1"})
+    assert inbound.status_code == 201, inbound.text
+    order = api.post("/orders", json={"customer_id": customer, "lines": [{"description": "加固", "quantity": "1",
+                                                                         "unit_price": "1.00"}]})  # fmt: skip
+    assert order.status_code == 201, order.text
     return Records(customer, contact.json()["id"], department.json()["id"], role.json()["id"], user.json()["id"], admin,
-                   opportunity.json()["id"])  # fmt: skip
+                   opportunity.json()["id"], ticket.json()["id"], item.json()["id"], category.json()["id"],
+                   warehouse.json()["id"], inbound.json()["id"], order.json()["id"])  # fmt: skip
 
 
 CUSTOMER_TEXT = ["name", "short_name", "industry", "source", "level", "country", "province", "city", "address", "phone", "fax",
@@ -105,6 +125,41 @@ BODIES: list[tuple[str, str, dict[str, Any], list[str]]] = [
      {"lines": [{"description": "加固", "quantity": "1", "unit_price": "1.00"}], "valid_until": "2099-12-31"}, ["note"]),
     ("PUT", "/sales-targets/{year}/users/{user_id}", {"months": {"1": "1.00"}}, ["months"]),
     ("PUT", "/sales-targets/{year}/departments/{department_id}", {"months": {"1": "1.00"}}, ["months"]),
+    ("POST", "/orders", {"customer_id": "{customer}", "lines": [{"description": "加固", "quantity": "1", "unit_price": "1"}]},
+     ["note"]),
+    ("POST", "/orders/{order_id}/cancel", {"reason": "加固"}, ["reason"]),
+    ("POST", "/orders/{order_id}/deliveries", {"lines": [{"line": 1, "quantity": "1"}]}, ["note"]),
+    ("POST", "/orders/{order_id}/returns", {"lines": [{"line": 1, "quantity": "1"}], "reason": "加固"}, ["reason"]),
+    ("POST", "/orders/{order_id}/price-adjustments", {"line": 1, "unit_price": "1", "reason": "加固"},
+     ["reason", "unit_price"]),
+    ("POST", "/orders/{order_id}/payments", {"amount": "1.00", "received_on": "2026-01-01"}, ["amount", "reference"]),
+    ("POST", "/orders/{order_id}/invoices", {"number": "1", "title": "加固", "amount": "1.00", "issued_on": "2026-01-01"},
+     ["number", "title", "taxpayer_id", "amount"]),
+    ("POST", "/orders/{order_id}/reassign", {"owner_id": "{admin}"}, ["reason"]),
+    ("POST", "/tickets", {"customer_id": "{customer}", "kind": "request", "subject": "加固"}, ["subject", "description"]),
+    ("POST", "/tickets/{ticket_id}/assign", {"assignee_id": "{admin}"}, ["reason"]),
+    ("POST", "/tickets/{ticket_id}/transfer", {"assignee_id": "{admin}", "note": "加固"}, ["note"]),
+    ("POST", "/tickets/{ticket_id}/progress", {"note": "加固"}, ["note"]),
+    ("POST", "/tickets/{ticket_id}/escalate", {"reason": "加固"}, ["reason"]),
+    ("POST", "/tickets/{ticket_id}/resolve", {"resolution": "加固"}, ["resolution"]),
+    ("POST", "/tickets/{ticket_id}/reopen", {}, ["reason"]),
+    ("POST", "/tickets/{ticket_id}/close", {}, ["note"]),
+    ("POST", "/tickets/{ticket_id}/return-visit", {"satisfaction": 3}, ["note"]),
+    ("POST", "/tickets/{ticket_id}/fees", {"amount": "1.00"}, ["amount", "note"]),
+    ("POST", "/tickets/{ticket_id}/costs", {"amount": "1.00"}, ["amount", "note"]),
+    ("POST", "/stock-items", {"sku": "HARD-NEW", "name": "加固"}, ["sku", "name", "category", "unit"]),
+    ("PATCH", "/stock-items/{item_id}", {}, ["name", "category"]),
+    ("POST", "/stock-items/{item_id}/receipts", {"quantity": "1"}, ["quantity", "reference"]),
+    ("POST", "/stock-items/{item_id}/issues", {"quantity": "1", "reason": "加固"}, ["quantity", "reason"]),
+    ("POST", "/stock-items/{item_id}/stocktakes", {"counted_quantity": "1"}, ["counted_quantity", "note"]),
+    ("POST", "/stock-items/{item_id}/inbound", {"quantity": "1"}, ["quantity", "reference"]),
+    ("POST", "/stock-items/{item_id}/inbound/{inbound_id}/cancel", {"reason": "加固"}, ["reason"]),
+    ("POST", "/stock-items/returns", {"order_id": "{admin}", "restock": True,
+                                      "lines": [{"stock_item_id": "{admin}", "quantity": "1"}]}, ["reason"]),
+    ("POST", "/stock-categories", {"name": "加固"}, ["name"]),
+    ("PATCH", "/stock-categories/{category_id}", {}, ["name"]),
+    ("POST", "/warehouses", {"code": "HARD", "name": "加固仓"}, ["code", "name", "address"]),
+    ("PATCH", "/warehouses/{warehouse_id}", {}, ["name", "address"]),
 ]  # fmt: skip
 
 # Passwords refuse only what cannot be hashed or stored: lone surrogates and NUL.
@@ -133,7 +188,8 @@ def _path(template: str, records: Records) -> str:
     return template.format(
         customer_id=records.customer, contact_id=records.contact, department_id=records.department,
         role_id=records.role, user_id=records.user, list_key="industries", key="外贸",
-        opportunity_id=records.opportunity, year=2026,
+        opportunity_id=records.opportunity, ticket_id=records.ticket, year=2026, order_id=records.order, item_id=records.stock_item,
+        inbound_id=records.inbound, category_id=records.stock_category, warehouse_id=records.warehouse,
     )  # fmt: skip
 
 

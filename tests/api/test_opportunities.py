@@ -531,8 +531,7 @@ def test_the_overview_shows_contacts_activities_and_opportunities_within_scope(a
     assert (deals["open_amount"], deals["won_amount"]) == ("20000.00", "28000.50")
     assert deals["latest"][0]["id"] == latest["id"]
 
-    everything = api.get(f"/customers/{customer_id}/overview", params={"min_position": theirs["position"]}).json()
-    everything = everything["opportunities"]
+    everything = api.get(f"/customers/{customer_id}/overview", params={"min_position": theirs["position"]}).json()["opportunities"]
     assert (everything["count"], everything["open_amount"]) == (4, "119999.00")
     assert as_other.get(f"/customers/{customer_id}/overview").status_code == 404
 

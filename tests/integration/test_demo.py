@@ -24,6 +24,7 @@ from crm_es.demo import (
     SIZES,
     Size,
     customer_id,
+    get_size,
     make_layout,
     make_plan,
     plan_chunk,
@@ -324,12 +325,14 @@ def test_the_command_seeds_then_brings_the_projections_up_to_date(make_database,
     assert cli.main(["seed-demo", "--seed", "5"]) == 0
     first = capsys.readouterr()
     assert "60 customers (60 written now, 0 already there)" in first.out
+    assert "240 items in" in first.out and "(240 written now, 0 already there;" in first.out
     assert "rebuild customers" in first.err and "rebuild audit" in first.err
     assert "catch up staff" in first.err  # it reads no customer events: one pass over the log
 
     assert cli.main(["seed-demo", "--seed", "5"]) == 0
     second = capsys.readouterr()
     assert "60 customers (0 written now, 60 already there)" in second.out and "0 customer events" in second.out
+    assert "(0 written now, 240 already there; 0 stock events)" in second.out
     with running(settings_for(database), start_projections=False) as runtime:
         assert all(status.lag == 0 for status in runtime.read_side.statuses())
         assert len(all_customers(runtime)) == 60
@@ -346,3 +349,18 @@ def test_a_demo_username_that_exists_with_another_password_is_reported_not_silen
         assert report.kept_passwords == [SALESPEOPLE[0][0]]
         again = seed(runtime, size=TRIAL, seed=42, today=TODAY)
         assert again.kept_passwords == [SALESPEOPLE[0][0]]
+
+
+def test_the_demo_has_orders_in_every_state_and_receivables_to_chase(seeded) -> None:  # type: ignore[no-untyped-def]
+    from crm_es.projections import orders, receivables
+
+    runtime, report, _ = seeded
+    runtime.read_side.catch_up("orders")
+    runtime.read_side.catch_up("receivables")
+    with cursor(runtime) as cur:
+        page = orders.list_orders(cur, limit=500)
+        aging = receivables.aging(cur, as_of=SEEDED_ON, rate=runtime.settings.late_fee_daily_rate)
+    assert len(page.items) == report.orders >= 10
+    assert {o["customer_id"] for o in page.items} <= {customer_id(get_size("small"), DEFAULT_SEED, i) for i in range(0, 60, 4)}
+    assert len({o["status"] for o in page.items}) >= 3
+    assert aging["totals"]["total"] > 0 and aging["customers"]

@@ -123,3 +123,18 @@ def test_a_handover_with_nobody_to_take_over_waits_for_an_administrator(fresh: R
     fresh.app.handovers.choose_successor(ctx=ctx, handover_id=handover_id, successor_id=ids["successor"])
     _run(fresh)
     assert {fresh.app.customers.customer(c).owner_id for c in owned} == {ids["successor"]}
+
+
+def test_a_departing_salespersons_unfinished_orders_move_and_finished_ones_stay(fresh: Runtime) -> None:
+    ctx, ids = _company(fresh)
+    customer = _customers(fresh, ctx, ids["leaver"], 1)[0]
+    line = [{"description": "维保服务", "quantity": 1, "unit_price": 100}]
+    open_order = fresh.app.orders.draft(ctx=ctx, customer_id=customer, lines=line).id
+    done = fresh.app.orders.draft(ctx=ctx, customer_id=customer, lines=line).id
+    fresh.app.orders.cancel(ctx=ctx, order_id=done, reason="取消")
+    fresh.app.staff.depart_user(ctx=ctx, user_id=ids["leaver"], successor_id=ids["successor"])
+    _run(fresh)
+    assert fresh.app.orders.order(open_order).owner_id == ids["successor"]
+    assert fresh.app.orders.order(done).owner_id == ids["leaver"], "a cancelled order is history: it stays"
+    with fresh.database.connect() as conn:
+        assert conn.execute("SELECT moved, status FROM read_handovers.handovers").fetchone() == (2, "done")

@@ -142,6 +142,8 @@ def test_a_rebuild_fills_fresh_tables_while_the_live_ones_serve_and_takes_in_eve
     ids = _write_history(fresh, customers=30)
     fresh.read_side.start()
     app = fresh.app
+    with fresh.database.connect() as conn:  # the live tables hold everything before the rebuild starts
+        fresh.read_side.wait_for("customers", fresh.read_side.head(conn), conn, 30)
     admin, _ = app.staff.ensure_admin(username="admin", password="admin-password-1")
     ctx = Context(actor=str(admin.id), user_id=admin.id)
     seen: list[tuple[int, int]] = []

@@ -6,14 +6,16 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi_offline import FastAPIOffline
 
 from crm_es.api import errors
 from crm_es.api.deps import get_principal
 from crm_es.api.middleware import MAX_BODY_BYTES, MAX_JSON_DEPTH, RequestContext
-from crm_es.api.routes import admin, audit, auth, customers, handovers, health, opportunities, reference, staff
+from crm_es.api.routes import (
+    admin, audit, auth, customers, handovers, health, opportunities, orders, reference, staff, stock, tickets,
+)
 from crm_es.api.schemas.common import problems
 from crm_es.runtime import Runtime, running
 from crm_es.settings import Settings
@@ -66,8 +68,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             {"name": "auth", "description": "Login and the current user"},
             {"name": "customers", "description": "Customers (客户), contacts (联系人), activities (行动记录), history"},
             {"name": "opportunities", "description": "Opportunities (商机): stages, win, lose, reopen, stage history"},
+            {"name": "orders", "description": "Orders (合同/订单): lines, confirmation, deliveries, returns, price "
+                                               "adjustments, instalments (回款计划), payments (收款登记), invoices (发票)"},
             {"name": "pipeline", "description": "The sales pipeline (销售流程): its ordered stages and their probabilities"},
-            {"name": "reports", "description": "Reports (报表): the sales funnel, now or as of any moment; CSV and XLSX"},
+            {"name": "tickets", "description": "Service tickets (客户服务): complaints, requests, consultations, repairs; "
+                                               "SLA on the Chinese working calendar, transfers, return visits, fees"},
+            {"name": "stock", "description": "Stock (库存): items, receipts, issues, stocktakes, in transit, "
+                                             "reservations for orders, categories, warehouses, the movement ledger"},
+            {"name": "reports", "description": "Reports (报表): the sales funnel, now or as of any moment; the service "
+                                               "report; stock alerts, valuation and ABC classification; CSV and XLSX"},
             {"name": "audit", "description": "Operation log (操作日志): who did what to which record, when; CSV export"},
             {"name": "users", "description": "Staff accounts (用户): create, disable, enable, reset password, depart"},
             {"name": "departments", "description": "Departments (部门): a tree with managers"},
@@ -86,7 +95,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(auth.router, prefix=API)
     # Every other /api/v1 route needs a valid token (each also declares its permission). The
     # routers are included into the app directly: every level of nesting costs route matching.
-    for protected in (customers, opportunities, staff, handovers, reference, audit, admin):
+    for protected in (customers, opportunities, orders, tickets, stock, staff, handovers, reference, audit, admin):
         app.include_router(protected.router, prefix=API, dependencies=[Depends(get_principal)])
     app.include_router(health.router)
     if settings.bench_endpoints:

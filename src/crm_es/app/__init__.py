@@ -15,8 +15,11 @@ from crm_es.app.customers import Customers
 from crm_es.app.handovers import Handovers
 from crm_es.app.kernel import Commands, Context, Idempotency, Kernel, Written
 from crm_es.app.opportunities import Opportunities
+from crm_es.app.orders import Orders
 from crm_es.app.reference import Reference
 from crm_es.app.staff import Staff
+from crm_es.app.stock import Stock
+from crm_es.app.tickets import Tickets
 
 __all__ = ["CRM", "Commands", "Context", "GroupCommit", "Idempotency", "StripedLocks", "Written", "_Append"]
 
@@ -24,7 +27,9 @@ __all__ = ["CRM", "Commands", "Context", "GroupCommit", "Idempotency", "StripedL
 class CRM(Kernel):
     """The one crm-es application: the kernel with every context's commands."""
 
-    snapshotting_intervals = {**Customers.snapshotting}  # noqa: RUF012 - the library reads a class attribute
+    snapshotting_intervals = {  # noqa: RUF012 - the library reads a class attribute
+        **Customers.snapshotting, **Stock.snapshotting, **Orders.snapshotting,
+    }
 
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
@@ -33,3 +38,6 @@ class CRM(Kernel):
         self.customers = Customers(self)
         self.handovers = Handovers(self)
         self.opportunities = Opportunities(self)
+        self.tickets = Tickets(self)
+        self.stock = Stock(self)
+        self.orders = Orders(self)

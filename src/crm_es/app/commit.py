@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,12 +170,23 @@ class StripedLocks:
         self._locks = [threading.Lock() for _ in range(stripes)]
 
     @contextmanager
-    def hold(self, key: UUID | None) -> Iterator[None]:
+    def hold(self, key: UUID | Iterable[UUID] | None) -> Iterator[bool]:
+        """Hold the lock of one aggregate, or of several (their stripes taken in one order, so
+        two commands on overlapping sets of aggregates never wait for each other in a circle).
+        Yields whether it had to wait: another command of this process held one of them."""
         if key is None:
-            yield
+            yield False
             return
-        with self._locks[key.int % len(self._locks)]:
-            yield
+        keys = [key] if isinstance(key, UUID) else list(key)
+        waited = False
+        with contextlib.ExitStack() as held:
+            for stripe in sorted({k.int % len(self._locks) for k in keys}):
+                lock = self._locks[stripe]
+                if not lock.acquire(blocking=False):
+                    waited = True
+                    lock.acquire()
+                held.callback(lock.release)
+            yield waited
 
 
 class SharedRead:

@@ -38,6 +38,13 @@ class Customers(Commands):
     def kind_of(self, customer_id: UUID) -> str:
         return self.customer(customer_id).kind
 
+    def credit_limit_of(self, customer_id: UUID) -> Any:
+        return self.customer(customer_id).profile["credit_limit"]
+
+    def check_contact(self, customer_id: UUID, contact_id: UUID, field_name: str) -> None:
+        if contact_id not in self.customer(customer_id).contacts:
+            raise InvalidInput.on(field_name, f"contact {contact_id} is not a contact of customer {customer_id}")
+
     def visible(self, ctx: Context, customer_id: UUID) -> Customer:
         """The customer, if the caller's data scope reaches it; otherwise it does not exist for them."""
         customer = self.customer(customer_id)

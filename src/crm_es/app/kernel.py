@@ -9,9 +9,11 @@ take the kernel; they reach one another only through the interfaces the kernel o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from zoneinfo import ZoneInfo
 
 import orjson
+import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Notification, Transcoder
 from eventsourcing.utils import get_topic
@@ -37,6 +40,47 @@ A = TypeVar("A", bound=CrmAggregate)
 P = TypeVar("P")
 
 PROCESS_NAMESPACE = uuid5(NAMESPACE_URL, "crm-es:process")
+
+ATTEMPTS = 8
+"""Tries of a command that keeps losing races with concurrent writers, before it answers 409."""
+TURN_ATTEMPTS = 24
+"""Further tries once it takes turns with other processes (see ``Kernel._turns``)."""
+MAX_TURNS = 6
+"""Commands of one process taking turns at once; each holds a pooled connection while it waits."""
+TURN_WAIT_SECONDS = 10
+TURN_LOCK_CLASS = 0x63726D65
+"""First key of the advisory locks of taking turns (two-key locks never meet one-key ones)."""
+
+
+HOT_SECONDS = 2.0
+"""How long aggregates that saw a collision count as busy (see ``Kernel.execute``'s ``turns``)."""
+
+
+class HotSpots:
+    """Aggregates of this process that saw a collision lately."""
+
+    def __init__(self, limit: int = 10_000):
+        self._until: dict[UUID, float] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def collided(self, keys: Sequence[UUID]) -> None:
+        until = time.monotonic() + HOT_SECONDS
+        with self._lock:
+            if len(self._until) >= self._limit:
+                now = time.monotonic()
+                self._until = {k: t for k, t in self._until.items() if t > now}
+            for key in keys:
+                self._until[key] = until
+
+    def busy(self, keys: Sequence[UUID]) -> bool:
+        now = time.monotonic()
+        return any(self._until.get(key, 0.0) > now for key in keys)
+
+
+def advisory_key(aggregate_id: UUID) -> int:
+    """The second key of an aggregate's advisory lock: 32 bits of its id, as a signed int4."""
+    return (aggregate_id.int & 0xFFFFFFFF) - (1 << 31)
 
 
 @dataclass(frozen=True)
@@ -127,6 +171,8 @@ class Kernel(Application):
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
         self._locks = StripedLocks()
+        self._turn_slots = threading.BoundedSemaphore(MAX_TURNS)
+        self._hot_spots = HotSpots()
         self._appender = GroupCommit(self.recorder)  # type: ignore[arg-type]
         self._providers: dict[type, Any] = {}
         self._kinds: dict[str, RecordKind] = {}
@@ -233,49 +279,104 @@ class Kernel(Application):
         act: Callable[[list[CrmAggregate]], Outcome],
         *,
         expected_version: int | None = None,
-        lock: UUID | None = None,
+        lock: UUID | Sequence[UUID] | None = None,
+        turns: bool = False,
     ) -> Written:
         """Load, act, save; retry on a concurrent write unless the caller pinned a version.
         ``act`` may append new aggregates to the list it is given; all are saved together.
-        Commands on the same aggregate (``lock``) queue up within this process, so they do
-        not spend their retries on each other; writers in other processes are retried."""
+        Commands on the same aggregates (``lock``: one id, or the ids of every aggregate the
+        command changes) queue up within this process, so they do not spend their retries on
+        each other. Across processes a command is optimistic; one that loses a race then takes
+        turns (``_turns``) for its further tries. With ``turns=True`` a command on aggregates
+        that are busy (it queued behind another command of this process, or they saw a
+        collision in the last ``HOT_SECONDS``) takes turns from the first try: for aggregates
+        that many processes write at once (every buyer wants one stock item), where winners
+        that never wait could keep a taker of turns waiting for ever."""
         replay = self.replay(ctx)
         if replay is not None:
             return replay
-        with self._locks.hold(lock):
-            return self._attempt(ctx, load, act, expected_version)
+        keys = [] if lock is None else [lock] if isinstance(lock, UUID) else list(lock)
+        with self._locks.hold(keys) as queued:
+            hot = turns and bool(keys) and (queued or self._hot_spots.busy(keys))
+            return self._attempt(ctx, load, act, expected_version, keys, turns=hot)
 
-    def _attempt(
+    def _attempt(  # noqa: PLR0913
         self,
         ctx: Context,
         load: Callable[[], list[CrmAggregate]],
         act: Callable[[list[CrmAggregate]], Outcome],
         expected_version: int | None,
+        keys: Sequence[UUID] = (),
+        *,
+        turns: bool = False,
     ) -> Written:
-        for attempt in range(8):
-            if attempt:
-                time.sleep(random.uniform(0.002, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
-            aggregates = load()
-            created_only = not aggregates
-            if expected_version is not None and aggregates and aggregates[0].version != expected_version:
-                raise PreconditionFailed(
-                    f"the record is at version {aggregates[0].version}, not {expected_version}",
-                    current_version=aggregates[0].version,
-                )
-            with recording(ctx.actor, ctx.correlation_id, ctx.causation_id):
-                outcome = act(aggregates)
-            try:
-                return self._save(ctx, outcome, *aggregates)
-            except IntegrityError:
-                replay = self.replay(ctx)
-                if replay is not None:
-                    return replay
-                if created_only:
-                    raise  # a new aggregate collided with an existing one: retrying cannot help
-                if expected_version is not None:
-                    raise PreconditionFailed("the record was changed by someone else meanwhile") from None
-                log.info("concurrent write on %s; retrying", [a.id for a in aggregates])
-        raise ConcurrentModification("the record is being changed by others; try again")
+        with contextlib.ExitStack() as held:
+            taking_turns = bool(keys) and turns and held.enter_context(self._turns(keys, wait=True))
+            attempts, attempt = (TURN_ATTEMPTS if taking_turns else ATTEMPTS), 0
+            while attempt < attempts:
+                if attempt and not taking_turns:
+                    time.sleep(random.uniform(0.002, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
+                attempt += 1
+                aggregates = load()
+                created_only = not aggregates
+                if expected_version is not None and aggregates and aggregates[0].version != expected_version:
+                    raise PreconditionFailed(
+                        f"the record is at version {aggregates[0].version}, not {expected_version}",
+                        current_version=aggregates[0].version,
+                    )
+                with recording(ctx.actor, ctx.correlation_id, ctx.causation_id):
+                    outcome = act(aggregates)
+                try:
+                    return self._save(ctx, outcome, *aggregates)
+                except IntegrityError:
+                    replay = self.replay(ctx)
+                    if replay is not None:
+                        return replay
+                    if created_only:
+                        raise  # a new aggregate collided with an existing one: retrying cannot help
+                    if expected_version is not None:
+                        raise PreconditionFailed("the record was changed by someone else meanwhile") from None
+                    log.info("concurrent write on %s; retrying", [a.id for a in aggregates])
+                    self._hot_spots.collided(keys)
+                    if keys and not taking_turns:
+                        taking_turns = held.enter_context(self._turns(keys, wait=False))
+                        if taking_turns:
+                            attempts = attempt + TURN_ATTEMPTS
+        raise ConcurrentModification("the record is being changed by others; try again", retry_after=1)
+
+    @contextlib.contextmanager
+    def _turns(self, keys: Sequence[UUID], *, wait: bool) -> Iterator[bool]:
+        """Take turns with other processes on these aggregates: a PostgreSQL advisory lock on
+        each (taken in one order), held in a transaction of a connection of its own until the
+        command is saved or gives up. A command that lost a race asks for it, so uncontended
+        commands pay nothing; rivals that lose a race to it queue behind it, and the processes
+        then alternate instead of racing. Each taker holds a pooled connection while it waits,
+        so at most ``MAX_TURNS`` commands of a process take turns at once: beyond that, a command
+        that lost a race just retries (``wait`` False), and one that must take turns waits for a
+        place (``wait`` True; 409 after ``TURN_WAIT_SECONDS``)."""
+        placed = self._turn_slots.acquire(timeout=TURN_WAIT_SECONDS) if wait else self._turn_slots.acquire(blocking=False)
+        if not placed:
+            if wait:
+                raise ConcurrentModification("the records are busy; try again", retry_after=1)
+            yield False
+            return
+        try:
+            # BEGIN, the time limit and the locks in one round trip; COMMIT (which lets go) in another.
+            with self.connection() as conn, conn.pipeline(), conn.transaction():
+                try:
+                    conn.execute(f"SET LOCAL lock_timeout = '{TURN_WAIT_SECONDS * 1000:.0f}ms'")
+                    conn.execute(
+                        "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int4[]) AS k",
+                        (TURN_LOCK_CLASS, sorted({advisory_key(k) for k in keys})),
+                    ).fetchall()  # waits for the locks
+                except psycopg.errors.LockNotAvailable:
+                    raise ConcurrentModification(
+                        f"the record is busy: other commands held it for more than {TURN_WAIT_SECONDS} s; try again",
+                        retry_after=1,
+                    ) from None
+                yield True
+        finally:
+            self._turn_slots.release()
 
     def create(self, ctx: Context, make: Callable[[], CrmAggregate | Sequence[CrmAggregate]]) -> Written:
         """Save new aggregates made by ``make`` (the first one answers the command)."""
@@ -384,6 +485,9 @@ class UserDirectory(Protocol):
     def check_user(self, user_id: UUID, field_name: str) -> Any:
         """The active user with this id, or 422 on ``field_name``."""
 
+    def check_department(self, department_id: UUID, field_name: str) -> Any:
+        """The department with this id (its ``manager_id``, ``parent_id``), or 422 on ``field_name``."""
+
 
 class ReferenceChecks(Protocol):
     """Reference data, as other contexts need it: are these values picked from the lists?"""
@@ -405,13 +509,21 @@ class CustomerDirectory(Protocol):
     def kind_of(self, customer_id: UUID) -> str:
         """The customer's kind (customer, competitor, …)."""
 
+    def credit_limit_of(self, customer_id: UUID) -> Any:
+        """The customer's credit limit (a ``Decimal``), or None when it has none (R-C5)."""
+
+    def check_contact(self, customer_id: UUID, contact_id: UUID, field_name: str) -> None:
+        """422 on ``field_name`` unless the contact is one of the customer's."""
+
 
 class StockReservations(Protocol):
     """Stock, as orders need it. The orders context loads the stock items an order touches,
     changes them in memory together with the order, and the kernel saves the order and every
     item in one transaction (``Kernel.execute`` with all of them in its list): a concurrent
     change to any of them makes the whole command retry, so stock is never oversold and an
-    order is never confirmed without its reservation. Quantities are ``Decimal``."""
+    order is never confirmed without its reservation. Quantities are ``Decimal``. Pass the
+    order's id and the items' ids as ``lock``, and ``turns=True``, to ``Kernel.execute``, so
+    that buyers of one hot item, in every process, queue up rather than race (docs/stock.md)."""
 
     def load(self, stock_item_ids: Sequence[UUID], field_name: str) -> list[CrmAggregate]:
         """The stock items, in the order given (422 on ``field_name`` for an unknown id)."""

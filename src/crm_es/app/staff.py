@@ -60,6 +60,9 @@ class Staff(Commands):
             raise InvalidInput.on(field_name, f"user {user.username} is {user.status}")
         return user
 
+    def check_department(self, department_id: UUID, field_name: str) -> Department:
+        return self._ref(Department, department_id, field_name, "department")
+
     def _ref(self, cls: type[Any], aggregate_id: UUID, field_name: str, what: str) -> Any:
         try:
             return self.kernel.get(cls, aggregate_id, what)

@@ -40,19 +40,23 @@ from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.role import Role
 from crm_es.app import CRM, Context, Idempotency
 from crm_es.app.customers import REFERENCES
+from crm_es.demo import tickets as demo_tickets
 from crm_es.demo.data import (
     BRANDS,
     CHINA_TIME,
     CITIES,
+    KEEPER,
     MANAGER,
     SALES_DEPARTMENT,
     SALESPEOPLE,
     SIZES,
+    WAREHOUSE_DEPARTMENT,
     City,
     Size,
     team_assignment,
     teams_of,
 )
+from crm_es.demo.orders import seed_orders
 from crm_es.demo.plan import (
     DEFAULT_SEED,
     ID_NAMESPACE,
@@ -67,12 +71,13 @@ from crm_es.demo.plan import (
     make_plan,
     plan_chunk,
 )
+from crm_es.demo.stock import StockSeeded, seed_stock
 
 if TYPE_CHECKING:
     from crm_es.runtime import Runtime
 
 __all__ = [  # the loader, and the data and plan it loads from
-    "ACTOR", "BRANDS", "CHINA_TIME", "CITIES", "DEFAULT_SEED", "ID_NAMESPACE", "MANAGER", "PASSWORD",
+    "ACTOR", "BRANDS", "CHINA_TIME", "CITIES", "DEFAULT_SEED", "ID_NAMESPACE", "KEEPER", "MANAGER", "PASSWORD",
     "SALES_DEPARTMENT", "SALESPEOPLE", "SIZES", "City", "Layout", "Plan", "PlannedActivity", "PlannedContact",
     "PlannedCustomer", "Seeded", "Size", "customer_id", "get_size", "make_layout", "make_plan", "plan_chunk",
     "seed", "team_assignment", "teams_of",
@@ -96,9 +101,14 @@ class Seeded:
     contacts: int = 0  # written by this run
     activities: int = 0  # written by this run
     events: int = 0  # customer events written by this run (registrations, contacts, activities)
+    orders: int = 0  # of the data set (demo/orders.py)
     seconds: float = 0.0  # spent on the customers (planning, building, saving), staff left out
     kept_passwords: list[str] = field(default_factory=list)
     """Demo usernames that existed already with another password than the demo's: kept as they are."""
+    tickets: demo_tickets.SeededTickets | None = None
+    """The service tickets of the customers (``demo/tickets.py``)."""
+    stock: StockSeeded | None = None
+    """The stock catalogue and its movements (demo/stock.py), for sizes that have one."""
     opportunities: Any = None
     """What seeding the opportunities did (``demo.opportunities.OpportunitiesSeeded``)."""
 
@@ -116,13 +126,18 @@ def seed(
     progress: Callable[[int, int], None] | None = None,
     today: date | None = None,
     opportunity_progress: Callable[[int, int], None] | None = None,
+    ticket_progress: Callable[[int, int], None] | None = None,
+    stock_progress: Callable[[int, int], None] | None = None,
 ) -> Seeded:
     """Load the demo data of ``size``: the staff through the application's commands, then the
-    customers a chunk per transaction, leaving out those already stored.
+    customers a chunk per transaction, leaving out those already stored; then their service
+    tickets, and the stock catalogue and its movements, the same way.
 
-    ``progress(done, total)`` counts customers (stored now or before) after each chunk, and
-    ``opportunity_progress`` the customers whose opportunities are stored (demo/opportunities.py).
-    ``today`` (default: the date in China now) ends the activities' window and the opportunities'."""
+    ``progress(done, total)`` counts customers (stored now or before) after each chunk,
+    ``opportunity_progress`` the customers whose opportunities are stored (demo/opportunities.py,
+    a second pass), ``ticket_progress`` the customers whose service tickets are there (a third),
+    and ``stock_progress`` the demo's stock items (demo/stock.py, a fourth). ``today`` (default:
+    the date in China now) ends the activities', opportunities' and tickets' window."""
     size = get_size(size)
     today = today or datetime.now(CHINA_TIME).date()
     app = runtime.app
@@ -138,6 +153,11 @@ def seed(
                         kept=kept)
         for username, display_name in SALESPEOPLE[: size.salespeople]
     }
+    service = demo_tickets.seed_staff(app, size, once=_once, user=_user)
+    keeper = None
+    if size.stock_items:
+        stores = _department(app, WAREHOUSE_DEPARTMENT, None)
+        keeper = _user(app, *KEEPER, role="warehouse", department_id=stores, kept=kept)
     runtime.staff_changed()
     for owner in owners.values():
         app.staff.check_user(owner, "owner_id")  # a command would refuse a disabled owner too
@@ -168,6 +188,16 @@ def seed(
     report.opportunities = seed_opportunities(
         app, size=size, seed=seed, today=today, owners=owners, layout=spread, progress=opportunity_progress
     )
+    report.tickets = demo_tickets.seed(
+        runtime, size=size, seed=seed, today=today, layout=spread, staff=service,
+        stored=lambda ids: _stored(app, ids), actor=ACTOR, progress=ticket_progress,
+    )  # fmt: skip
+    if keeper is not None:
+        report.stock = seed_stock(
+            app, count=size.stock_items, seed=seed, size_name=size.name, actor=ACTOR, counter=keeper,
+            stored=lambda ids: _stored(app, ids), progress=stock_progress,
+        )  # fmt: skip
+    report.orders = seed_orders(runtime, size=size, seed=seed, today=today)
     return report
 
 

@@ -216,6 +216,7 @@ class Size:
     salespeople: int
     cities: int  # the first so many of CITIES
     chunk: int = 250  # customers per chunk: planned together, saved in one transaction
+    stock_items: int = 0  # of the demo catalogue (demo/stock.py), with half a year of movements
 
     def __post_init__(self) -> None:
         if not 1 <= self.cities <= len(CITIES):
@@ -242,6 +243,10 @@ def teams_of(size: Size) -> tuple[str, ...]:
 MANAGER = ("zhaomin", "赵敏")
 """The sales manager: heads the sales department and sees every team's customers."""
 
+KEEPER = ("zhoujian", "周建")
+"""The warehouse keeper (role warehouse), of the warehouse department: counts the stock."""
+WAREHOUSE_DEPARTMENT = "仓储部"
+
 # Salespeople: (username, display name).
 SALESPEOPLE = (
     ("wangli", "王丽"), ("chenjie", "陈杰"), ("zhangmin", "张敏"), ("liuyang", "刘洋"),
@@ -259,9 +264,9 @@ SALESPEOPLE = (
 SIZES = {
     size.name: size
     for size in (
-        Size("small", customers=60, salespeople=4, cities=3),
-        Size("medium", customers=10_000, salespeople=16, cities=len(CITIES)),
-        Size("large", customers=100_000, salespeople=40, cities=len(CITIES)),
+        Size("small", customers=60, salespeople=4, cities=3, stock_items=240),
+        Size("medium", customers=10_000, salespeople=16, cities=len(CITIES), stock_items=320),
+        Size("large", customers=100_000, salespeople=40, cities=len(CITIES), stock_items=380),
     )
 }
 

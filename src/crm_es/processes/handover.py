@@ -26,6 +26,8 @@ from crm_es.errors import DomainError, NotFound
 from crm_es.processes.base import Process, event_id
 from crm_es.projections import customers as customers_model
 from crm_es.projections import opportunities as opportunities_model
+from crm_es.projections import orders as orders_model
+from crm_es.projections import tickets as tickets_model
 
 if TYPE_CHECKING:
     from crm_es.runtime import Runtime
@@ -65,15 +67,39 @@ def _move_opportunity(runtime: Runtime, ctx: Context, opportunity_id: UUID, from
     return None
 
 
+def _move_order(runtime: Runtime, ctx: Context, order_id: UUID, from_id: UUID, to_id: UUID) -> str | None:
+    owner = runtime.app.orders.order(order_id).owner_id
+    if owner == to_id:
+        return None
+    if owner != from_id:
+        return "reassigned to someone else meanwhile"
+    runtime.app.orders.reassign(ctx=ctx, order_id=order_id, owner_id=to_id, reason=REASON)
+    return None
+
+
+def _move_ticket(runtime: Runtime, ctx: Context, ticket_id: UUID, from_id: UUID, to_id: UUID) -> str | None:
+    ticket = runtime.app.tickets.ticket(ticket_id)
+    if ticket.assignee_id == to_id:
+        return None
+    if ticket.assignee_id != from_id:
+        return "assigned to someone else meanwhile"
+    if ticket.status not in ("open", "in_progress"):
+        return f"{ticket.status} meanwhile"
+    runtime.app.tickets.assign(ctx=ctx, ticket_id=ticket_id, assignee_id=to_id, reason=REASON)
+    return None
+
+
 KINDS: dict[str, Kind] = {
     "customer": Kind(customers_model.owned_by, _move_customer),
     "opportunity": Kind(opportunities_model.open_owned_by, _move_opportunity),
+    "order": Kind(orders_model.owned_by, _move_order),
+    "ticket": Kind(tickets_model.open_assigned_to, _move_ticket),
 }
 
 
 class HandoverProcess(Process):
     name = "handover"
-    needs = ("customers", "opportunities")
+    needs = ("customers", "opportunities", "orders", "tickets")
 
     # (policies annotate ``runtime`` as Any: singledispatch evaluates every annotation)
     @singledispatchmethod

@@ -13,8 +13,13 @@ def all_projections() -> list[Projection]:
     from crm_es.projections.handovers import HandoversProjection
     from crm_es.projections.links import LinksProjection
     from crm_es.projections.opportunities import OpportunitiesProjection
+    from crm_es.projections.orders import OrdersProjection
+    from crm_es.projections.receivables import ReceivablesProjection
     from crm_es.projections.reference import ReferenceProjection
     from crm_es.projections.staff import StaffProjection
+    from crm_es.projections.stock import StockProjection
+    from crm_es.projections.tickets import TicketsProjection
 
     return [StaffProjection(), CustomersProjection(), AuditProjection(), ReferenceProjection(), HandoversProjection(),
-            OpportunitiesProjection(), LinksProjection()]
+            OpportunitiesProjection(), LinksProjection(), TicketsProjection(), StockProjection(), OrdersProjection(),
+            ReceivablesProjection()]

@@ -11,6 +11,8 @@ from psycopg import Cursor
 from crm_es.aggregates.customer import Customer
 from crm_es.aggregates.handover import Handover
 from crm_es.aggregates.opportunity import Opportunity
+from crm_es.aggregates.order import Order
+from crm_es.aggregates.ticket import Ticket
 from crm_es.projections.base import Projection, live_schema, q
 
 SCHEMA = live_schema("handovers")
@@ -23,7 +25,7 @@ HANDOVER_COLUMNS = (
 
 class HandoversProjection(Projection):
     name = "handovers"
-    version = 2
+    version = 4
     ddl = """
     CREATE TABLE {s}.handovers (
         id uuid PRIMARY KEY,
@@ -102,9 +104,18 @@ class HandoversProjection(Projection):
     def _opportunity_reassigned(self, e: Opportunity.Reassigned, cur: Cursor[Any], schema: str, position: int) -> None:
         self._moved(cur, schema, e, "opportunity")
 
+    @apply.register
+    def _order_reassigned(self, e: Order.Reassigned, cur: Cursor[Any], schema: str, position: int) -> None:
+        self._moved(cur, schema, e, "order")
+
+    @apply.register
+    def _ticket_assigned(self, e: Ticket.Assigned, cur: Cursor[Any], schema: str, position: int) -> None:
+        self._moved(cur, schema, e, "ticket", e.assignee_id)
+
     @staticmethod
-    def _moved(cur: Cursor[Any], schema: str, e: Any, kind: str) -> None:
-        """A record of ``kind`` reassigned by a handover (its correlation id names the handover)."""
+    def _moved(cur: Cursor[Any], schema: str, e: Any, kind: str, to_user_id: UUID | None = None) -> None:
+        """A record of ``kind`` reassigned by a handover (its correlation id names the handover)
+        to ``to_user_id`` (its new owner by default)."""
         if getattr(e, "reason", None) != "handover" or not e.correlation_id:
             return
         try:
@@ -115,7 +126,7 @@ class HandoversProjection(Projection):
             q(schema, "WITH moved AS (UPDATE {s}.items SET status = 'moved', to_user_id = %s, at = %s "
                       "WHERE handover_id = %s AND kind = %s AND record_id = %s AND status = 'pending' RETURNING 1) "
                       "UPDATE {s}.handovers SET moved = moved + (SELECT count(*) FROM moved) WHERE id = %s"),
-            (e.owner_id, e.timestamp, handover_id, kind, e.originator_id, handover_id),
+            (to_user_id or e.owner_id, e.timestamp, handover_id, kind, e.originator_id, handover_id),
         )  # fmt: skip
 
 

@@ -26,6 +26,9 @@ from uuid import UUID
 from psycopg import Cursor
 
 from crm_es.aggregates.opportunity import Opportunity
+from crm_es.aggregates.order import Order
+from crm_es.aggregates.stock import StockItem
+from crm_es.aggregates.ticket import Ticket
 from crm_es.projections.base import Projection, live_schema, q
 
 SCHEMA = live_schema("links")
@@ -33,7 +36,7 @@ SCHEMA = live_schema("links")
 
 class LinksProjection(Projection):
     name = "links"
-    version = 1
+    version = 4
     ddl = """
     CREATE TABLE {s}.streams (
         originator_id uuid PRIMARY KEY,
@@ -71,6 +74,33 @@ class LinksProjection(Projection):
     @apply.register
     def _opportunity(self, e: Opportunity.Opened, cur: Cursor[Any], schema: str, position: int) -> None:
         self.link_stream(cur, schema, e.originator_id, e.customer_id, "opportunity")
+
+    @apply.register
+    def _order(self, e: Order.Drafted, cur: Cursor[Any], schema: str, position: int) -> None:
+        self.link_stream(cur, schema, e.originator_id, e.customer_id, "order")
+
+    @apply.register
+    def _ticket(self, e: Ticket.Opened, cur: Cursor[Any], schema: str, position: int) -> None:
+        self.link_stream(cur, schema, e.originator_id, e.customer_id, "ticket")
+
+    # A stock item's events for an order belong to the order's customer (nothing, for an order
+    # id no stream was linked under: a reservation made by hand for an order taken by phone).
+
+    @apply.register
+    def _stock_reserved(self, e: StockItem.Reserved, cur: Cursor[Any], schema: str, position: int) -> None:
+        self.link_event(cur, schema, position, via=e.order_id)
+
+    @apply.register
+    def _stock_released(self, e: StockItem.ReservationReleased, cur: Cursor[Any], schema: str, position: int) -> None:
+        self.link_event(cur, schema, position, via=e.order_id)
+
+    @apply.register
+    def _stock_shipped(self, e: StockItem.Shipped, cur: Cursor[Any], schema: str, position: int) -> None:
+        self.link_event(cur, schema, position, via=e.order_id)
+
+    @apply.register
+    def _stock_returned(self, e: StockItem.Returned, cur: Cursor[Any], schema: str, position: int) -> None:
+        self.link_event(cur, schema, position, via=e.order_id)
 
 
 def linked(cur: Cursor[Any], customer_id: UUID) -> tuple[list[UUID], list[int]]:

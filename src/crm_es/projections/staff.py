@@ -253,6 +253,22 @@ def department_members(cur: Cursor[Any], department_id: UUID) -> list[UUID]:
     return [r["id"] for r in rows]
 
 
+def department_tree(cur: Cursor[Any], department_id: UUID) -> list[UUID]:
+    """Ids of the department and every department below it."""
+    rows = cur.execute(
+        q(SCHEMA, """
+        WITH RECURSIVE tree AS (
+            SELECT id FROM {s}.departments WHERE id = %s
+            UNION
+            SELECT d.id FROM {s}.departments d JOIN tree t ON d.parent_id = t.id
+        )
+        SELECT id FROM tree
+        """),
+        (department_id,),
+    ).fetchall()  # fmt: skip
+    return [r["id"] for r in rows]
+
+
 def get_role(cur: Cursor[Any], role_id: UUID) -> dict[str, Any] | None:
     return cur.execute(q(SCHEMA, f"SELECT {', '.join(ROLE_COLUMNS)} FROM {{s}}.roles WHERE id = %s"), (role_id,)).fetchone()
 

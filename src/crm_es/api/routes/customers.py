@@ -32,7 +32,7 @@ from crm_es.api.schemas.customers import (
     Kind,
 )
 from crm_es.errors import NotFound
-from crm_es.projections import customers
+from crm_es.projections import customers, tickets
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -93,7 +93,21 @@ def list_customers(
             city=city, industry=industry, q_text=q.strip() if q and q.strip() else None,
             owners=principal.access.owners("customers"),
         )  # fmt: skip
+        _with_service(cur, principal, page.items)
     return reader.answer({"items": page.items, "next_cursor": page.next_cursor})
+
+
+def _with_service(cur: Any, principal: Principal, rows: list[dict[str, Any]]) -> None:
+    """Each customer's open tickets and average satisfaction, from the tickets read model: one
+    statement for the whole page (two index lookups per customer), joined at query time. Left
+    out (null) for a caller who may not read tickets."""
+    if not principal.access.allows("tickets:read"):
+        for row in rows:
+            row.update(open_tickets=None, satisfaction=None)
+        return
+    summaries = tickets.customer_summaries(cur, [row["id"] for row in rows])
+    for row in rows:
+        row.update(summaries.get(row["id"]) or {"open_tickets": 0, "satisfaction": None})
 
 
 @router.get(
@@ -118,6 +132,7 @@ def get_customer(
         }, headers={"ETag": f'"{customer.version}"'})  # fmt: skip
     with reader.cursor() as cur:
         row = _visible(cur, principal, customer_id)
+        _with_service(cur, principal, [row])
     return reader.answer(row, headers={"ETag": f'"{row["version"]}"'})
 
 

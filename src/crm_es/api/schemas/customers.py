@@ -99,6 +99,12 @@ class CustomerOut(BaseModel):
     contact_count: int = 0
     activity_count: int = 0
     last_activity_at: datetime | None = None
+    open_tickets: int | None = Field(
+        None, description="Service tickets open or in progress (null without tickets:read, and with as_of)."
+    )
+    satisfaction: float | None = Field(
+        None, description="Average satisfaction (1..5) of the customer's return visits (null without any, or without tickets:read)."
+    )
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int
@@ -196,3 +202,4 @@ class CustomerOverview(BaseModel):
     contacts: OverviewSection
     activities: OverviewSection
     opportunities: OverviewSection | None = None
+    tickets: OverviewSection | None = None
