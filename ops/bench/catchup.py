@@ -8,6 +8,7 @@ way ``crm-es projections rebuild`` does, into the same kind of copies. Prints ev
 
     CRM_ES_DATABASE_URL=postgresql://… ops/bench/run catchup     # after crm-es seed-demo --size large
     … ops/bench/run catchup --rebuild-only
+    … ops/bench/run catchup --only opportunities               # some projections (comma-separated)
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def main() -> int:
         runtime = connect(settings, database)
         read_side = runtime.read_side
         projections = list(read_side.projections.values())
+        if "--only" in sys.argv:
+            wanted = sys.argv[sys.argv.index("--only") + 1].split(",")
+            unknown = set(wanted) - {p.name for p in projections}
+            if unknown:
+                print(f"catchup: no projection named {', '.join(sorted(unknown))}", file=sys.stderr)
+                return 2
+            projections = [p for p in projections if p.name in wanted]
         with database.connect(autocommit=True) as conn:
             head = read_side.head(conn)
 
@@ -52,7 +60,10 @@ def main() -> int:
                     if failures:
                         raise failures[0]
                 seconds = time.monotonic() - started
-                print(f"live catch-up, every projection together: {head / seconds:,.0f} events/s ({seconds:.1f} s)")
+                which = "every projection" if len(projections) == len(read_side.projections) else ", ".join(
+                    p.name for p in projections
+                )
+                print(f"live catch-up, {which} together: {head / seconds:,.0f} events/s ({seconds:.1f} s)")
             for p in projections:
                 # As a rebuild does: tables without the query-only indexes, filled in big batches,
                 # then the indexes (their time counts).

@@ -190,6 +190,7 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
         try:
             report = seed(
                 runtime, size=size, seed=args.seed, progress=progress,
+                opportunity_progress=follow("opportunities", "customer", f"{size.customers} customers' opportunities"),
                 ticket_progress=follow("tickets", "customer", f"{size.customers} customers' tickets"),
                 stock_progress=follow("stock", "item", f"{size.stock_items} stock items"),
             )  # fmt: skip
@@ -211,6 +212,15 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
             f"({report.written} written now, {report.existing} already there); written: {report.contacts} contacts, "
             f"{report.activities} activities, {report.events} customer events in {elapsed:.1f} s "
             f"({report.events / elapsed:,.0f} events/s); {report.orders} demo orders"
+        )
+        opp = report.opportunities
+        opp_elapsed = max(opp.seconds, 1e-6)
+        print(
+            f"opportunities: {opp.chunks - opp.existing_chunks} chunks written now, {opp.existing_chunks} already "
+            f"there; written: {opp.opportunities} opportunities ({', '.join(f'{n} {s}' for s, n in sorted(opp.outcomes.items()))}), "
+            f"{opp.events} opportunity events in {opp_elapsed:.1f} s ({opp.events / opp_elapsed:,.0f} events/s); "
+            f"{opp.competitors} competitors named"
+            + (f" ({opp.registered_competitors} registered now)" if opp.registered_competitors else "")
         )
         if report.tickets is not None:
             t = report.tickets
@@ -304,10 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--format", choices=["text", "jsonl"], default="text")
     history.set_defaults(func=cmd_history)
 
-    seed = sub.add_parser("seed-demo", help="load realistic demo data (Chinese SME customers)")
+    seed = sub.add_parser("seed-demo", help="load realistic demo data (Chinese SME customers and their opportunities)")
     seed.add_argument(
         "--size", choices=["small", "medium", "large"], default="small",
-        help="small: 60 customers; medium: 10,000; large: 100,000 (with about 200,000 contacts and 220,000 activities)",
+        help="small: 60 customers; medium: 10,000; large: 100,000 (with about 200,000 contacts, 220,000 activities "
+        "and 230,000 opportunities over three years)",
     )
     seed.add_argument("--seed", type=int, default=20261124, help="random seed (same seed, same data)")
     seed.set_defaults(func=cmd_seed_demo)

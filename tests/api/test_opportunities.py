@@ -112,7 +112,8 @@ def test_the_list_filters_by_stage_status_customer_close_date_and_title(api: Api
     assert ids(customer_id=customer, status="won") == [third["id"]]
     assert ids(customer_id=customer, status="open") == [second["id"], first["id"]]
     assert ids(customer_id=customer, close_from="2027-02-01", close_to="2027-02-28") == [second["id"]]
-    assert ids(q=f"{token} b".upper()) == [second["id"]]
+    assert ids(q=f"注塑机 {token} b".upper())[0] == second["id"]  # the whole title: the exact tier, first
+    assert ids(q=token) == [third["id"], second["id"], first["id"]]  # contained in each, newest first
     page = me.get("/opportunities", params={**wait, "customer_id": customer, "limit": 2}).json()
     rest = me.get("/opportunities", params={**wait, "customer_id": customer, "limit": 2, "cursor": page["next_cursor"]}).json()
     assert [o["id"] for o in page["items"] + rest["items"]] == [third["id"], second["id"], first["id"]]

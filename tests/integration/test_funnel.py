@@ -19,8 +19,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from crm_es.aggregates.opportunity import Opportunity
-from crm_es.aggregates.pipeline import DEFAULT_STAGES
-from crm_es.projections.opportunities import OpportunitiesProjection, funnel
+from crm_es.aggregates.pipeline import DEFAULT_STAGES, Pipeline
+from crm_es.projections.opportunities import OpportunitiesProjection, funnel, funnel_exact
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 STAGES = tuple(s["key"] for s in DEFAULT_STAGES)
@@ -74,6 +74,7 @@ def cur(runtime) -> Iterator[tuple[psycopg.Cursor[Any], str]]:  # type: ignore[n
     story.then(c, 8.5, lambda o: o.change_amount("350.00"))
     story.open(3, "50.00")
     story.events.sort(key=lambda e: e.timestamp)
+    story.events.insert(0, dataclasses.replace(Pipeline.create().collect_events()[0], timestamp=day(-30)))
     with psycopg.connect(runtime.database.conninfo, row_factory=dict_row) as conn:
         with conn.cursor() as c_:
             OpportunitiesProjection().create_tables(c_, schema)
@@ -148,3 +149,14 @@ def test_filters_apply_in_sql_scope_period_and_owner(cur) -> None:  # type: igno
     period = funnel(c, stages=list(DEFAULT_STAGES), as_of=day(10), opened_from=day(0.5), schema=schema)
     assert _stages(period, "count")["lead"] == (1,) and period["won"]["count"] == 0 and period["lost"]["count"] == 0
     assert _stages(period, "reached")["qualified"] == (1,)
+
+
+def test_the_funnel_from_its_sums_is_the_funnel_of_every_stay(cur) -> None:  # type: ignore[no-untyped-def]
+    c, schema = cur
+    for moment in (-1, 0, 1, 2, 3, 4.5, 5, 6, 7, 8, 8.25, 8.5, 9, 10):
+        for opened_from, opened_before in ((None, None), (day(0.5), None), (None, day(1.5)), (day(0.5), day(2))):
+            trace: list[Any] = []
+            args = {"stages": list(DEFAULT_STAGES), "as_of": day(moment), "opened_from": opened_from,
+                    "opened_before": opened_before, "schema": schema}  # fmt: skip
+            assert funnel(c, trace=trace, **args) == funnel_exact(c, **args)
+            assert trace  # summed, not computed from the stays

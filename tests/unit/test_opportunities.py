@@ -236,6 +236,38 @@ def test_bad_stages_are_refused_on_their_field(stages: list[Any], field: str) ->
     assert [e.field for e in raised.value.errors] == [field]
 
 
+def test_an_opportunity_opened_with_an_id_has_that_id_and_the_same_opened_event() -> None:
+    given_id = UUID("00000000-0000-4000-8000-0000000000f1")
+    with_id, without = opened(opportunity_id=given_id), opened()
+    assert with_id[0].originator_id == given_id
+    assert type(with_id[0]) is type(without[0]) is Opportunity.Opened
+    assert {k: v for k, v in vars(with_id[0]).items() if k not in ("originator_id", "timestamp")} == {
+        k: v for k, v in vars(without[0]).items() if k not in ("originator_id", "timestamp")
+    }
+
+
+def test_events_recorded_within_occurring_at_carry_that_moment_and_others_the_time_of_recording() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from crm_es.aggregates.base import occurring_at
+
+    moment = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=8)))
+    with occurring_at(moment):
+        opportunity = Opportunity.open(
+            customer_id=CUSTOMER, title="试单", amount="1.00", expected_close_date=date(2024, 5, 1), owner_id=OWNER,
+            stages=STAGES,
+        )  # fmt: skip
+        opportunity.move_to("proposal", STAGES)
+    later = datetime.now(timezone.utc)
+    opportunity.move_to("lead", STAGES)
+    events = opportunity.collect_events()
+    assert [e.timestamp for e in events[:2]] == [moment, moment]
+    assert events[0].timestamp.tzinfo == timezone.utc
+    assert events[2].timestamp >= later
+    with pytest.raises(ValueError, match="time zone"), occurring_at(datetime(2024, 3, 1)):  # noqa: DTZ001
+        pass
+
+
 # Quotes ------------------------------------------------------------------------------------------
 
 TODAY = date(2026, 11, 25)

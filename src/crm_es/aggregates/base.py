@@ -6,16 +6,17 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import field
-
+from datetime import datetime, timezone
 from typing import Any
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, datetime_now_with_tzinfo
 
 from crm_es.errors import InvalidInput
 
 actor_var: ContextVar[str] = ContextVar("crm_es_actor", default="system")
 correlation_var: ContextVar[str | None] = ContextVar("crm_es_correlation", default=None)
 causation_var: ContextVar[str | None] = ContextVar("crm_es_causation", default=None)
+clock_var: ContextVar[datetime | None] = ContextVar("crm_es_clock", default=None)
 
 
 @contextlib.contextmanager
@@ -36,6 +37,20 @@ def recording(
         actor_var.reset(tokens[0])
 
 
+@contextlib.contextmanager
+def occurring_at(moment: datetime) -> Iterator[None]:
+    """Within this block, new events are stamped with ``moment`` (UTC) instead of the time of
+    recording. Only for loading a history that happened before it is recorded, as seed-demo's
+    opportunities do; commands never use it."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("an event's moment needs a time zone")
+    token = clock_var.set(moment.astimezone(timezone.utc))
+    try:
+        yield
+    finally:
+        clock_var.reset(token)
+
+
 class CrmAggregate(Aggregate):
     """Base of every crm-es aggregate."""
 
@@ -43,6 +58,12 @@ class CrmAggregate(Aggregate):
         actor: str = field(default_factory=actor_var.get, kw_only=True)
         correlation_id: str | None = field(default_factory=correlation_var.get, kw_only=True)
         causation_id: str | None = field(default_factory=causation_var.get, kw_only=True)
+
+        @staticmethod
+        def create_timestamp() -> datetime:
+            """Now, unless the event is recorded within ``occurring_at``."""
+            moment = clock_var.get()
+            return datetime_now_with_tzinfo() if moment is None else moment
 
     class Created(Event, Aggregate.Created):
         pass

@@ -117,15 +117,17 @@ class Opportunity(CrmAggregate):
         currency: str = "CNY",
         source: str | None = None,
         competitor_ids: Sequence[UUID] = (),
+        opportunity_id: UUID | None = None,
     ) -> Opportunity:
         """A new opportunity; ``stages`` are the pipeline's stage keys (it starts at the first
-        one unless ``stage`` names another)."""
+        one unless ``stage`` names another). Its id is random unless ``opportunity_id`` gives one
+        (demo data derives its ids from the seed)."""
         if not stages:
             raise Conflict("the pipeline has no stages")
         competitors = tuple(dict.fromkeys(competitor_ids))
         if len(competitors) > MAX_COMPETITORS:
             raise InvalidInput.on("competitor_ids", f"at most {MAX_COMPETITORS} competitors")
-        return cls(
+        kwargs: dict[str, Any] = dict(
             customer_id=customer_id,
             title=check_text("title", title, 200, required=True),
             amount=check_amount("amount", amount),
@@ -136,6 +138,10 @@ class Opportunity(CrmAggregate):
             stage=stages[0] if stage is None else check_stage(stage, stages),
             competitor_ids=competitors,
         )
+        if opportunity_id is None:
+            return cls(**kwargs)
+        # The same "Opened" event, with the given id as its originator id.
+        return cls._create(cls.Opened, id=opportunity_id, **kwargs)  # type: ignore[attr-defined]
 
     @event("Opened")
     def __init__(  # noqa: PLR0913

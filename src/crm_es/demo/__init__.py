@@ -109,6 +109,8 @@ class Seeded:
     """The service tickets of the customers (``demo/tickets.py``)."""
     stock: StockSeeded | None = None
     """The stock catalogue and its movements (demo/stock.py), for sizes that have one."""
+    opportunities: Any = None
+    """What seeding the opportunities did (``demo.opportunities.OpportunitiesSeeded``)."""
 
     @property
     def written(self) -> int:
@@ -123,6 +125,7 @@ def seed(
     seed: int = DEFAULT_SEED,
     progress: Callable[[int, int], None] | None = None,
     today: date | None = None,
+    opportunity_progress: Callable[[int, int], None] | None = None,
     ticket_progress: Callable[[int, int], None] | None = None,
     stock_progress: Callable[[int, int], None] | None = None,
 ) -> Seeded:
@@ -131,9 +134,10 @@ def seed(
     tickets, and the stock catalogue and its movements, the same way.
 
     ``progress(done, total)`` counts customers (stored now or before) after each chunk,
-    ``ticket_progress`` the customers whose service tickets are there (a second pass), and
-    ``stock_progress`` the demo's stock items (demo/stock.py, a third). ``today`` (default: the
-    date in China now) ends the activities' and tickets' window."""
+    ``opportunity_progress`` the customers whose opportunities are stored (demo/opportunities.py,
+    a second pass), ``ticket_progress`` the customers whose service tickets are there (a third),
+    and ``stock_progress`` the demo's stock items (demo/stock.py, a fourth). ``today`` (default:
+    the date in China now) ends the activities', opportunities' and tickets' window."""
     size = get_size(size)
     today = today or datetime.now(CHINA_TIME).date()
     app = runtime.app
@@ -179,6 +183,11 @@ def seed(
         report.seconds = monotonic() - started
         if progress is not None:
             progress(indexes.stop, size.customers)
+    from crm_es.demo.opportunities import seed_opportunities
+
+    report.opportunities = seed_opportunities(
+        app, size=size, seed=seed, today=today, owners=owners, layout=spread, progress=opportunity_progress
+    )
     report.tickets = demo_tickets.seed(
         runtime, size=size, seed=seed, today=today, layout=spread, staff=service,
         stored=lambda ids: _stored(app, ids), actor=ACTOR, progress=ticket_progress,

@@ -74,7 +74,7 @@ def create_opportunity(body: OpportunityCreate, _: CanWrite, ctx: ContextDep, ru
 
 @router.get(
     "/opportunities", response_model=OpportunityPage, operation_id="opportunities-list",
-    summary="List opportunities, newest first", responses=problems(401, 403, 422, 503),
+    summary="List opportunities, newest first (best match first with q)", responses=problems(401, 403, 422, 503),
 )  # fmt: skip
 def list_opportunities(  # noqa: PLR0913 - one parameter per filter
     principal: CanRead,
@@ -87,7 +87,9 @@ def list_opportunities(  # noqa: PLR0913 - one parameter per filter
     status: Status | None = None,
     close_from: Annotated[date | None, Query(description="Expected close date on or after this day.")] = None,
     close_to: Annotated[date | None, Query(description="Expected close date on or before this day.")] = None,
-    q: Annotated[Text | None, Query(max_length=100, description="A substring of the title (case-insensitive).")] = None,
+    q: Annotated[Text | None, Query(
+        max_length=100, description="Search the customer's name and the title (and their pinyin initials): best match first.",
+    )] = None,
 ) -> Any:
     if close_from is not None and close_to is not None and close_from > close_to:
         raise InvalidInput.on("close_from", "must not be after close_to")
