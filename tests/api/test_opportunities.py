@@ -666,6 +666,12 @@ def test_targets_report_shows_target_won_amount_and_completion_per_month(api: Ap
     csv = api.get("/reports/targets", params={"year": year, "department_id": department, "format": "csv", **wait})
     assert csv.status_code == 200 and "75000.50" in csv.content.decode("utf-8-sig")
 
+    in_team = api.get("/opportunities", params={"department_id": team, "limit": 100, **wait}).json()["items"]
+    assert ({o["owner_id"] for o in in_team}, len(in_team)) == ({seller_id}, 3)
+    in_department = api.get("/opportunities", params={"department_id": department, "limit": 100, **wait}).json()["items"]
+    assert ({o["owner_id"] for o in in_department}, len(in_department)) == ({seller_id, colleague_id}, 4)
+    _problem(api.get("/opportunities", params={"department_id": str(uuid.uuid4())}), 422, "department_id")
+
     rates = api.get("/reports/win-rates", params={"department_id": department, **wait}).json()["owners"]
     assert [(r["owner_id"], r["won"], r["won_amount"], r["lost"], r["win_rate"]) for r in rates] == [
         (colleague_id, 1, "10000.00", 0, 1.0), (seller_id, 2, "75000.50", 1, 0.6667)]

@@ -958,6 +958,7 @@ def list_opportunities(  # noqa: PLR0913 - one parameter per filter
     close_to: date | None = None,
     q_text: str | None = None,
     owners: frozenset[UUID] | None = None,
+    members: list[UUID] | None = None,
     trace: search.Trace | None = None,
 ) -> Page:
     """Opportunities newest first, or when searching with ``q_text`` (the customer's name, the
@@ -973,6 +974,9 @@ def list_opportunities(  # noqa: PLR0913 - one parameter per filter
         else:
             where.append("owner_id = ANY(%s)")
             params.append(list(owners))
+    if members is not None:  # a department's people (and those of the departments below it)
+        where.append("owner_id = ANY(%s)")
+        params.append(members)
     for column, value in (("owner_id", owner_id), ("customer_id", customer_id), ("stage", stage), ("status", status)):
         if value is not None:
             where.append(f"{column} = %s")

@@ -82,6 +82,7 @@ def list_opportunities(  # noqa: PLR0913 - one parameter per filter
     limit: LimitDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     owner_id: UUID | None = None,
+    department_id: Annotated[UUID | None, Query(description="Owned by someone in this department or one below it.")] = None,
     customer_id: UUID | None = None,
     stage: Annotated[Text | None, Query(max_length=32)] = None,
     status: Status | None = None,
@@ -97,7 +98,7 @@ def list_opportunities(  # noqa: PLR0913 - one parameter per filter
         page = opportunities.list_opportunities(
             cur, limit=limit, cursor=cursor, owner_id=owner_id, customer_id=customer_id, stage=stage,
             status=status, close_from=close_from, close_to=close_to, q_text=q.strip() if q and q.strip() else None,
-            owners=principal.access.owners("opportunities"),
+            owners=principal.access.owners("opportunities"), members=_members(cur, department_id),
         )  # fmt: skip
     return reader.answer({"items": page.items, "next_cursor": page.next_cursor})
 
@@ -349,14 +350,18 @@ def _period(runtime: Any, first: date | None, last: date | None) -> tuple[dateti
     return start, end
 
 
+def _members(cur: Any, department_id: UUID | None) -> list[UUID] | None:
+    """The people of the department and of those below it (None: no department named)."""
+    if department_id is None:
+        return None
+    if staff.get_department(cur, department_id) is None:
+        raise InvalidInput.on("department_id", f"no department with id {department_id}")
+    return staff.department_members(cur, department_id)
+
+
 def _scope(cur: Any, principal: Principal, owner_id: UUID | None, department_id: UUID | None) -> dict[str, Any]:
     """A report's owner filters: the caller's ``reports`` scope, an owner, a department's people."""
-    members = None
-    if department_id is not None:
-        if staff.get_department(cur, department_id) is None:
-            raise InvalidInput.on("department_id", f"no department with id {department_id}")
-        members = staff.department_members(cur, department_id)
-    return {"owner_id": owner_id, "members": members, "owners": principal.access.owners("reports")}
+    return {"owner_id": owner_id, "members": _members(cur, department_id), "owners": principal.access.owners("reports")}
 
 
 # Forecast and lost reasons -----------------------------------------------------------------------
