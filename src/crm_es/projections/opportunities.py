@@ -1,5 +1,5 @@
-"""Opportunities read model: the opportunity list with search, each one's stage history, and the
-funnel, exact at any moment and fast on years of data.
+"""Opportunities read model: the opportunity list with search, each one's stage history, the
+funnel (exact at any moment and fast on years of data), the other sales reports.
 
 Tables:
 - ``opportunities``: one row per opportunity as it is now, with the search columns of
@@ -8,7 +8,8 @@ Tables:
   the stages visited).
 - ``stage_history``: one row per stay in a stage (won and lost included), from when it was
   entered to when it was left (null while it lasts), with the amount at entry.
-- ``amounts``: one row per amount an opportunity had, valid from one moment to the next.
+- ``amounts``, ``close_dates``: each amount and expected close date an opportunity had, valid
+  from one moment to the next.
 - ``customers``: each customer's current name (and its pinyin initials), kept from the customer
   events by this model itself. Lists join it at query time; a rename rewrites the search columns
   of the customer's opportunities.
@@ -17,23 +18,26 @@ Tables:
   that were ever in it (``pairs``), opportunities that reached it (``reached``), and
   ``seconds``, whose sum plus the count times the moment is the time spent in the stage up to
   that moment. Every measure of the funnel at moment t is the sum of the changes up to t.
-- ``funnel_sums``: those changes summed by the month an opportunity was opened in and the month
-  (``mm``) or day (``md``, everyone's only) of the change, per owner and for everyone (the nil
-  owner); ``funnel_owners``: every owner of an opportunity; ``funnel_meta``: the stage order
-  the ``reached`` changes were computed with.
+- ``funnel_sums``: those changes summed by the month or day an opportunity was opened in (or
+  whenever it was) and the month or day of the change (``GRAINS``), per owner and for everyone
+  (the nil owner); ``funnel_owners``: every owner of an opportunity; ``funnel_meta``: the stage
+  order the ``reached`` changes were computed with, and whether the sums wait for the end of a
+  rebuild.
+- ``lost_sums``, ``competitor_sums``: the lost-reason and competitor reports summed by month and
+  day, per owner and for everyone (``_Report``).
+- ``quotes``, ``target_subjects``, ``targets``: quotes and sales targets.
 
 The funnel at moment t adds up sums of whole months before t's month, sums of days of t's month
-before t's day (or, for some owners only, their changes of that month), and the changes of t's
-own day up to t; a period of opening days that does not start or end on a month boundary adds
-the changes of the opportunities opened in its partial months. So it reads a few thousand rows
-however many years the log holds, and is exact to the microsecond (docs/opportunities.md). The
-stage history gives the same numbers by a query over every stay (``funnel_exact``): the funnel
-falls back to it while the read model's stage order differs from the pipeline's.
+before t's day, and the changes of t's own day up to t; a period that does not start or end on
+a month boundary adds sums by day opened (or changes) for its partial months. So it reads a few
+hundred to a few thousand rows however many years the log holds, and is exact to the microsecond
+(docs/opportunities.md). The stage history gives the same numbers by a query over every stay
+(``funnel_exact``): the funnel falls back to it while the read model's stage order differs from
+the pipeline's.
 
 The projection folds a whole batch in memory (``FoldingProjection``) and writes each table once
 per batch: new rows with COPY, changed ones with one statement per table.
 """
-
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
